@@ -1,0 +1,9 @@
+//! The `marquee` binary's library: assembling services into a running system, for `marquee up`,
+//! `marquee serve` and the test kit alike.
+//!
+//! # Layout
+//! - [`services`]: the registry of services and how each is built.
+//! - [`system`]: starting several services in one process (the embedded mode, and tests).
+
+pub mod services;
+pub mod system;

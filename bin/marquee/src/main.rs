@@ -1,0 +1,186 @@
+//! `marquee`: every service of the platform in one binary.
+//!
+//! - `marquee up` — the whole system in one process on SQLite (what `cargo run --release` does);
+//! - `marquee serve SERVICE` — one service, configured from `MARQUEE_*` variables;
+//! - `marquee migrate SERVICE` — apply a service's migrations and exit.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use events::{EventBus, InProcessBus, RabbitBus, RetryPolicy};
+use marquee::{
+    services,
+    system::{self, Broker, Storage, SystemConfig},
+};
+use platform::{
+    Platform, Settings,
+    db::{Db, DbConfig},
+};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "marquee", version, about = "A cinema chain and streaming service backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every service in one process, on SQLite, with the in-process event bus.
+    Up {
+        #[arg(long, env = "MARQUEE_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "MARQUEE_PORT", default_value_t = 8080)]
+        port: u16,
+        /// Start without demo data.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// One service, configured from MARQUEE_* variables.
+    Serve {
+        service: String,
+        /// Default: the service's port in ARCHITECTURE.md (gateway 8080, identity 8081, ...).
+        #[arg(long, env = "MARQUEE_PORT")]
+        port: Option<u16>,
+        #[arg(long, env = "MARQUEE_BIND", default_value = "0.0.0.0")]
+        bind: std::net::IpAddr,
+    },
+    /// Apply a service's migrations and exit.
+    Migrate {
+        service: String,
+        /// For the embedded mode: migrate `<DIR>/<service>.db` when no database URL is set.
+        #[arg(long, env = "MARQUEE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn default_port(service: &str) -> u16 {
+    const PORTS: &[(&str, u16)] = &[
+        ("gateway", 8080),
+        ("identity", 8081),
+        ("catalog", 8082),
+        ("showtimes", 8083),
+        ("booking", 8084),
+        ("payments", 8085),
+        ("streaming", 8086),
+        ("reviews", 8087),
+        ("loyalty", 8088),
+        ("notifications", 8089),
+        ("analytics", 8090),
+        ("recommendations", 8091),
+        ("backup", 8092),
+    ];
+    PORTS.iter().find(|(s, _)| *s == service).map_or(8080, |(_, p)| *p)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init_logging();
+    platform::install_crypto_provider();
+    let cli = Cli::parse();
+    let command =
+        cli.command.unwrap_or(Command::Up { data_dir: "./data".into(), port: 8080, no_demo: false });
+    match command {
+        Command::Up { data_dir, port, no_demo } => up(data_dir, port, no_demo).await,
+        Command::Serve { service, port, bind } => {
+            serve(&service, SocketAddr::new(bind, port.unwrap_or(default_port(&service)))).await
+        }
+        Command::Migrate { service, data_dir } => migrate(&service, data_dir).await,
+    }
+}
+
+async fn up(data_dir: PathBuf, port: u16, _no_demo: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut settings = Settings::from_env();
+    // First start: make an admin unless one is configured, and say its password once.
+    let first_start = !data_dir.join("identity.db").exists();
+    let mut made_admin = None;
+    if first_start && settings.get("MARQUEE_ADMIN_EMAIL").is_none() {
+        let password = system::random_secret()[..20].to_owned();
+        settings.set("MARQUEE_ADMIN_EMAIL", "admin@marquee.local");
+        settings.set("MARQUEE_ADMIN_PASSWORD", password.clone());
+        made_admin = Some(("admin@marquee.local", password));
+    }
+    let running = system::start(SystemConfig {
+        storage: Storage::Sqlite { data_dir: data_dir.clone() },
+        broker: Broker::InProcess,
+        settings,
+        gateway_addr: SocketAddr::from(([0, 0, 0, 0], port)),
+    })
+    .await?;
+    let url = format!("http://127.0.0.1:{port}");
+    println!(
+        "Marquee is up at {url} (data in {}, ready in {} ms)",
+        data_dir.display(),
+        started.elapsed().as_millis()
+    );
+    if let Some((email, password)) = made_admin {
+        println!("Admin login (shown once): {email} / {password}");
+    }
+    platform::server::shutdown_signal().await;
+    println!("Shutting down...");
+    running.stop().await;
+    Ok(())
+}
+
+async fn serve(service: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    let service = services::static_name(service)?;
+    let settings = Settings::from_env();
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let platform = Platform::new(service, settings.clone(), shutdown.clone())?;
+    let tasks = platform.tasks.clone();
+    let mut db = None;
+    let app = if service == gateway::SERVICE {
+        gateway::build(&platform)?
+    } else {
+        let pool = Db::connect(&DbConfig::from_settings(&settings, service)?).await?;
+        let retry = RetryPolicy::from_settings(&settings)?;
+        let bus: Arc<dyn EventBus> = match settings.get("MARQUEE_AMQP_URL") {
+            Some(url) => Arc::new(RabbitBus::new(
+                url,
+                settings.get("MARQUEE_AMQP_NAMESPACE").unwrap_or("marquee"),
+                retry,
+            )),
+            None => {
+                tracing::warn!("MARQUEE_AMQP_URL is not set: events stay inside this process");
+                Arc::new(InProcessBus::new(retry))
+            }
+        };
+        db = Some(pool.clone());
+        services::build(service, platform, pool, bus).await?
+    };
+    tracing::info!(service, %addr, "serving");
+    let server = tokio::spawn(platform::server::serve(listener, app, shutdown.clone()));
+    platform::server::shutdown_signal().await;
+    tracing::info!(service, "shutting down");
+    shutdown.cancel();
+    server.await??;
+    tasks.close();
+    tasks.wait().await;
+    if let Some(db) = db {
+        db.close().await;
+    }
+    Ok(())
+}
+
+async fn migrate(service: &str, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let migrator = services::migrator(service)?;
+    let settings = Settings::from_env();
+    let config = match (DbConfig::from_settings(&settings, service), data_dir) {
+        (Ok(config), _) => config,
+        (Err(_), Some(dir)) => {
+            std::fs::create_dir_all(&dir)?;
+            DbConfig::sqlite(&dir, service)
+        }
+        (Err(e), None) => return Err(e.context("or pass --data-dir for the embedded mode")),
+    };
+    let db = Db::connect(&config).await?;
+    db.migrate(&migrator).await?;
+    println!("{service}: migrations applied");
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Several services in one process, each on its own port, talking over real HTTP: the embedded
+//! mode (`marquee up`: SQLite files and the in-process bus) and the tests' distributed mode
+//! (PostgreSQL and RabbitMQ, with the same wiring).
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use events::{EventBus, InProcessBus, RabbitBus, RetryPolicy};
+use platform::{
+    Platform, Settings,
+    db::{Db, DbConfig},
+};
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::services;
+
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// A SQLite file per service in this directory.
+    Sqlite { data_dir: PathBuf },
+    /// One PostgreSQL database, a schema per service.
+    Postgres { url: String },
+}
+
+#[derive(Debug, Clone)]
+pub enum Broker {
+    InProcess,
+    RabbitMq { url: String, namespace: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct SystemConfig {
+    pub storage: Storage,
+    pub broker: Broker,
+    /// Everything else (`MARQUEE_*`); service URLs and the service secret are filled in.
+    pub settings: Settings,
+    /// Where the gateway listens (port 0 for any).
+    pub gateway_addr: SocketAddr,
+}
+
+pub struct RunningSystem {
+    pub gateway_url: String,
+    /// Each service's own base URL (the gateway's too).
+    pub urls: BTreeMap<&'static str, String>,
+    pub settings: Settings,
+    pub buses: BTreeMap<&'static str, Arc<dyn EventBus>>,
+    pub databases: BTreeMap<&'static str, Db>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl RunningSystem {
+    /// Stop accepting, let requests in flight and background loops finish, close the pools.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        for db in self.databases.values() {
+            db.close().await;
+        }
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    Ok((listener, format!("http://{local}")))
+}
+
+pub fn random_secret() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// Start every service and the gateway.
+pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
+    platform::install_crypto_provider();
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let mut settings = config.settings.clone();
+    if settings.get("MARQUEE_SERVICE_SECRET").is_none() {
+        settings.set("MARQUEE_SERVICE_SECRET", random_secret());
+    }
+
+    // Bind everything first so every service knows every URL before any starts.
+    let mut listeners = Vec::new();
+    let mut urls = BTreeMap::new();
+    for &service in services::SERVICES {
+        let (listener, url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        settings.set(Settings::service_key(service, "URL"), url.clone());
+        urls.insert(service, url);
+        listeners.push((service, listener));
+    }
+    let (gateway_listener, gateway_url) = bind(config.gateway_addr).await?;
+    urls.insert(gateway::SERVICE, gateway_url.clone());
+
+    let retry = RetryPolicy::from_settings(&settings)?;
+    let in_process: Arc<dyn EventBus> = Arc::new(InProcessBus::new(retry));
+    let mut buses = BTreeMap::new();
+    let mut databases = BTreeMap::new();
+    for (service, listener) in listeners {
+        let db_config = match &config.storage {
+            Storage::Sqlite { data_dir } => DbConfig::sqlite(data_dir, service),
+            Storage::Postgres { url } => DbConfig {
+                url: url.clone(),
+                schema: Some(service.to_owned()),
+                max_connections: settings.parse_or("MARQUEE_DATABASE_MAX_CONNECTIONS", 10)?,
+            },
+        };
+        let db = Db::connect(&db_config).await.with_context(|| format!("{service} database"))?;
+        // Like separate processes: each service has its own broker connection.
+        let bus: Arc<dyn EventBus> = match &config.broker {
+            Broker::InProcess => in_process.clone(),
+            Broker::RabbitMq { url, namespace } => Arc::new(RabbitBus::new(url, namespace, retry)),
+        };
+        let platform = Platform::new(service, settings.clone(), shutdown.clone())?;
+        let service_tasks = platform.tasks.clone();
+        let app = services::build(service, platform, db.clone(), bus.clone())
+            .await
+            .with_context(|| format!("starting {service}"))?;
+        tasks.spawn(platform::server::serve(listener, app, shutdown.clone()));
+        tasks.spawn(async move {
+            service_tasks.close();
+            service_tasks.wait().await;
+        });
+        buses.insert(service, bus);
+        databases.insert(service, db);
+    }
+
+    let platform = Platform::new(gateway::SERVICE, settings.clone(), shutdown.clone())?;
+    let app = gateway::build(&platform)?;
+    tasks.spawn(platform::server::serve(gateway_listener, app, shutdown.clone()));
+
+    Ok(RunningSystem { gateway_url, urls, settings, buses, databases, shutdown, tasks })
+}

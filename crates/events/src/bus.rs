@@ -1,0 +1,135 @@
+//! The bus and the consuming side.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use contracts::CloudEvent;
+use platform::{db::Db, telemetry};
+use sqlx::AnyConnection;
+use tokio_util::sync::CancellationToken;
+
+/// Carries events from producers' relays to consumers. `Arc<dyn EventBus>` everywhere, so the
+/// embedded and distributed modes differ only in which one is built.
+#[async_trait::async_trait]
+pub trait EventBus: Send + Sync {
+    /// Hand an event over. `Ok` means it will reach every consumer even if this process dies
+    /// now: the broker confirmed it, or every in-process consumer handled or parked it.
+    async fn publish(&self, event: &CloudEvent) -> anyhow::Result<()>;
+
+    /// Deliver the consumer's event types to it until `shutdown`.
+    async fn subscribe(&self, consumer: Arc<Consumer>, shutdown: CancellationToken) -> anyhow::Result<()>;
+
+    /// How many events ended dead-lettered for `consumer` (a service name).
+    async fn dead_letter_count(&self, consumer: &str) -> anyhow::Result<u64>;
+
+    /// For `/health/ready`.
+    async fn check(&self) -> anyhow::Result<()>;
+}
+
+/// Readiness of a bus, as `/health/ready` reports it ("broker").
+pub struct BusReadiness(pub Arc<dyn EventBus>);
+
+#[async_trait::async_trait]
+impl platform::server::ReadinessCheck for BusReadiness {
+    fn name(&self) -> &'static str {
+        "broker"
+    }
+    async fn check(&self) -> anyhow::Result<()> {
+        self.0.check().await
+    }
+}
+
+/// A service's reaction to events.
+#[async_trait::async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Apply the event's effect inside `tx`, the transaction that also records it in the inbox.
+    /// An error rolls both back and the event is retried, then dead-lettered.
+    async fn handle(&self, tx: &mut AnyConnection, event: &CloudEvent) -> anyhow::Result<()>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Handled,
+    /// Handled before: nothing was done.
+    Duplicate,
+}
+
+/// One service's subscription: the event types it wants, its database and its handler.
+pub struct Consumer {
+    /// The consuming service; its queue is `marquee.<name>`.
+    pub name: String,
+    pub event_types: Vec<String>,
+    pub db: Db,
+    handler: Arc<dyn EventHandler>,
+}
+
+impl Consumer {
+    pub fn new(name: &str, event_types: &[&str], db: Db, handler: Arc<dyn EventHandler>) -> Self {
+        Self {
+            name: name.to_owned(),
+            event_types: event_types.iter().map(|t| (*t).to_owned()).collect(),
+            db,
+            handler,
+        }
+    }
+
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.event_types.iter().any(|t| t == event_type)
+    }
+
+    /// Handle one delivery exactly once: the inbox row and the effect commit together.
+    pub async fn deliver(&self, event: &CloudEvent) -> anyhow::Result<Delivery> {
+        let ctx = event
+            .traceparent
+            .as_deref()
+            .and_then(telemetry::TraceContext::parse)
+            .map(|p| p.child())
+            .unwrap_or_else(telemetry::TraceContext::root);
+        let span = tracing::info_span!(
+            "event",
+            consumer = %self.name,
+            event_type = %event.event_type,
+            event_id = %event.id,
+            trace_id = %ctx.trace_id,
+        );
+        let started = std::time::Instant::now();
+        let outcome =
+            telemetry::in_context(ctx, tracing::Instrument::instrument(self.apply(event), span.clone()))
+                .await;
+        let result = match &outcome {
+            Ok(Delivery::Handled) => "handled",
+            Ok(Delivery::Duplicate) => "duplicate",
+            Err(_) => "failed",
+        };
+        metrics::counter!("events_consumed_total", "consumer" => self.name.clone(), "type" => event.event_type.clone(), "result" => result).increment(1);
+        metrics::histogram!("event_handle_duration_seconds", "consumer" => self.name.clone())
+            .record(started.elapsed().as_secs_f64());
+        if let Err(e) = &outcome {
+            span.in_scope(|| tracing::warn!(error = format!("{e:#}"), "event handler failed"));
+        }
+        outcome
+    }
+
+    async fn apply(&self, event: &CloudEvent) -> anyhow::Result<Delivery> {
+        let mut tx = self.db.pool.begin().await.context("beginning the inbox transaction")?;
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (event_id, consumer, event_type, handled_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (event_id, consumer) DO NOTHING",
+        )
+        .bind(event.id.to_string())
+        .bind(&self.name)
+        .bind(&event.event_type)
+        .bind(platform::time::now_ms())
+        .execute(&mut *tx)
+        .await
+        .context("recording the event in the inbox")?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await.ok();
+            return Ok(Delivery::Duplicate);
+        }
+        self.handler.handle(&mut tx, event).await?;
+        tx.commit().await.context("committing the event's effect")?;
+        Ok(Delivery::Handled)
+    }
+}

@@ -1,0 +1,161 @@
+//! The in-process bus of the embedded mode.
+//!
+//! Publishing hands the event to every subscribed consumer right away and returns only when
+//! each has either handled it (committed with its inbox row) or parked it in its own
+//! `event_retries` table. Only then does the relay mark the outbox row sent, so a crash at any
+//! point loses nothing: the event is still in the producer's outbox or in the consumer's table.
+//! Parked events are retried with backoff and end as dead letters after the [`RetryPolicy`]'s attempts,
+//! without holding up the events behind them.
+
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use anyhow::Context;
+use contracts::CloudEvent;
+use platform::time::now_ms;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Consumer, EventBus, RetryPolicy};
+
+pub struct InProcessBus {
+    consumers: RwLock<Vec<Arc<Consumer>>>,
+    retry: RetryPolicy,
+}
+
+impl InProcessBus {
+    pub fn new(retry: RetryPolicy) -> Self {
+        Self { consumers: RwLock::default(), retry }
+    }
+
+    fn consumers_of(&self, event_type: &str) -> Vec<Arc<Consumer>> {
+        let all = self.consumers.read().unwrap_or_else(|p| p.into_inner());
+        all.iter().filter(|c| c.wants(event_type)).cloned().collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventBus for InProcessBus {
+    async fn publish(&self, event: &CloudEvent) -> anyhow::Result<()> {
+        for consumer in self.consumers_of(&event.event_type) {
+            if let Err(e) = consumer.deliver(event).await {
+                park(&consumer, event, &e, &self.retry).await.with_context(|| {
+                    format!("{} could neither handle nor park event {}", consumer.name, event.id)
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, consumer: Arc<Consumer>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.consumers.write().unwrap_or_else(|p| p.into_inner()).push(consumer.clone());
+        let retry = self.retry;
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = retry_due(&consumer, &retry).await {
+                    tracing::warn!(consumer = %consumer.name, error = format!("{e:#}"), "retrying parked events failed");
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(retry.base_delay.clamp(Duration::from_millis(20), Duration::from_millis(250))) => {},
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn dead_letter_count(&self, consumer: &str) -> anyhow::Result<u64> {
+        let consumers: Vec<_> = self.consumers.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(c) = consumers.iter().find(|c| c.name == consumer) else {
+            return Ok(0);
+        };
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM event_retries WHERE consumer = $1 AND dead = 1")
+                .bind(consumer)
+                .fetch_one(&c.db.pool)
+                .await?;
+        Ok(n as u64)
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+async fn park(
+    consumer: &Consumer,
+    event: &CloudEvent,
+    error: &anyhow::Error,
+    retry: &RetryPolicy,
+) -> anyhow::Result<()> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO event_retries (event_id, consumer, event_type, payload, attempts, next_attempt_at, last_error, created_at) \
+         VALUES ($1, $2, $3, $4, 1, $5, $6, $7) ON CONFLICT (event_id, consumer) DO NOTHING",
+    )
+    .bind(event.id.to_string())
+    .bind(&consumer.name)
+    .bind(&event.event_type)
+    .bind(serde_json::to_string(event)?)
+    .bind(now + retry.delay(0).as_millis() as i64)
+    .bind(format!("{error:#}"))
+    .bind(now)
+    .execute(&consumer.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Retry the consumer's parked events that are due; each failure pushes that one event back.
+async fn retry_due(consumer: &Consumer, retry: &RetryPolicy) -> anyhow::Result<()> {
+    let rows = sqlx::query(
+        "SELECT event_id, payload, attempts FROM event_retries \
+         WHERE consumer = $1 AND dead = 0 AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT 50",
+    )
+    .bind(&consumer.name)
+    .bind(now_ms())
+    .fetch_all(&consumer.db.pool)
+    .await?;
+    for row in rows {
+        let event_id: String = row.try_get("event_id")?;
+        let payload: String = row.try_get("payload")?;
+        let attempts: i64 = row.try_get("attempts")?;
+        let outcome = match serde_json::from_str::<CloudEvent>(&payload) {
+            Ok(event) => consumer.deliver(&event).await.map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        match outcome {
+            Ok(()) => {
+                sqlx::query("DELETE FROM event_retries WHERE event_id = $1 AND consumer = $2")
+                    .bind(&event_id)
+                    .bind(&consumer.name)
+                    .execute(&consumer.db.pool)
+                    .await?;
+            }
+            Err(e) => {
+                let attempts = attempts + 1;
+                let dead = attempts >= i64::from(retry.max_attempts);
+                if dead {
+                    tracing::error!(consumer = %consumer.name, event_id, error = format!("{e:#}"), "event dead-lettered");
+                    metrics::counter!("events_dead_lettered_total", "consumer" => consumer.name.clone())
+                        .increment(1);
+                }
+                let next = now_ms() + retry.delay(u32::try_from(attempts).unwrap_or(16)).as_millis() as i64;
+                sqlx::query(
+                    "UPDATE event_retries SET attempts = $1, next_attempt_at = $2, last_error = $3, dead = $4 \
+                     WHERE event_id = $5 AND consumer = $6",
+                )
+                .bind(attempts)
+                .bind(next)
+                .bind(format!("{e:#}"))
+                .bind(platform::db::flag(dead))
+                .bind(&event_id)
+                .bind(&consumer.name)
+                .execute(&consumer.db.pool)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! The RabbitMQ bus of the distributed mode.
+//!
+//! Topology, under a namespace (`marquee` unless configured, so test runs stay apart):
+//! - topic exchange `<ns>.events`; the routing key is the event type;
+//! - per consuming service, a durable queue `<ns>.<service>` shared by its replicas, bound to the
+//!   event types it wants;
+//! - `<ns>.<service>.retry`, where a failed delivery waits (per-message TTL, growing with each
+//!   attempt) before dead-lettering back into the service's queue;
+//! - `<ns>.<service>.dead`, where an event lands after the retry policy's last attempt.
+//!
+//! Publishing waits for the broker's confirm. A delivery is acked only after its handler's
+//! transaction committed, or after it was moved to the retry or dead queue (also confirmed), so
+//! one failing event never blocks the ones behind it. Connections that drop are made again with
+//! backoff; the relay keeps unpublished events in the outbox meanwhile.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use contracts::CloudEvent;
+use futures_util::StreamExt;
+use lapin::{
+    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+        ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    },
+    types::{AMQPValue, FieldTable, ShortString},
+};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Consumer, EventBus, RetryPolicy};
+
+const ATTEMPTS_HEADER: &str = "x-marquee-attempts";
+const ERROR_HEADER: &str = "x-marquee-error";
+
+pub struct RabbitBus {
+    url: String,
+    namespace: String,
+    retry: RetryPolicy,
+    publisher: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl RabbitBus {
+    pub fn new(url: &str, namespace: &str, retry: RetryPolicy) -> Self {
+        Self { url: url.to_owned(), namespace: namespace.to_owned(), retry, publisher: Mutex::new(None) }
+    }
+
+    pub fn exchange(&self) -> String {
+        format!("{}.events", self.namespace)
+    }
+
+    pub fn queue(&self, service: &str) -> String {
+        format!("{}.{service}", self.namespace)
+    }
+
+    async fn connect(&self) -> anyhow::Result<(Connection, Channel)> {
+        let conn = Connection::connect(&self.url, ConnectionProperties::default())
+            .await
+            .with_context(|| format!("connecting to RabbitMQ at {}", platform::db::redact(&self.url)))?;
+        let channel = conn.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .exchange_declare(
+                self.exchange().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions { durable: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .context("declaring the events exchange")?;
+        Ok((conn, channel))
+    }
+
+    /// Publish on the shared channel, connecting first if needed; any failure drops the
+    /// connection so the next call starts clean.
+    async fn publish_raw(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> anyhow::Result<()> {
+        let mut guard = self.publisher.lock().await;
+        if guard.as_ref().is_none_or(|(c, ch)| !c.status().connected() || !ch.status().connected()) {
+            *guard = Some(self.connect().await?);
+        }
+        let Some((_, channel)) = guard.as_ref() else { anyhow::bail!("no channel") };
+        let result = confirm(channel, exchange, routing_key, body, props).await;
+        if result.is_err()
+            && let Some((conn, _)) = guard.take()
+        {
+            let _ = conn.close(0, "reconnecting".into()).await;
+        }
+        result
+    }
+
+    /// Remove this namespace's exchange and the given services' queues (test clean-up).
+    pub async fn delete_topology(&self, services: &[&str]) -> anyhow::Result<()> {
+        let (conn, channel) = self.connect().await?;
+        for service in services {
+            let q = self.queue(service);
+            for name in [q.clone(), format!("{q}.retry"), format!("{q}.dead")] {
+                let _ = channel.queue_delete(name.into(), Default::default()).await;
+            }
+        }
+        let _ = channel.exchange_delete(self.exchange().into(), Default::default()).await;
+        let _ = conn.close(0, "done".into()).await;
+        Ok(())
+    }
+
+    async fn consume(&self, consumer: &Consumer, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let (conn, channel) = self.connect().await?;
+        let queue = self.queue(&consumer.name);
+        let retry_queue = format!("{queue}.retry");
+        let dead_queue = format!("{queue}.dead");
+        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        channel.queue_declare(queue.clone().into(), durable, FieldTable::default()).await?;
+        let mut retry_args = FieldTable::default();
+        retry_args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+        retry_args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(queue.clone().into()));
+        channel.queue_declare(retry_queue.clone().into(), durable, retry_args).await?;
+        channel.queue_declare(dead_queue.clone().into(), durable, FieldTable::default()).await?;
+        for event_type in &consumer.event_types {
+            channel
+                .queue_bind(
+                    queue.clone().into(),
+                    self.exchange().into(),
+                    event_type.clone().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        // Enough in flight to hide the round trip, few enough that a crash redelivers little.
+        channel.basic_qos(32, BasicQosOptions::default()).await?;
+        let tag = format!("{}-{}", consumer.name, uuid::Uuid::new_v4());
+        let mut deliveries = channel
+            .basic_consume(
+                queue.clone().into(),
+                tag.into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue, "consuming");
+        loop {
+            let delivery = tokio::select! {
+                () = shutdown.cancelled() => break,
+                next = deliveries.next() => match next {
+                    Some(d) => d.context("receiving a delivery")?,
+                    None => anyhow::bail!("the consumer was cancelled by the broker"),
+                },
+            };
+            let attempts = attempts_of(&delivery.properties);
+            let outcome = match serde_json::from_slice::<CloudEvent>(&delivery.data) {
+                Ok(event) => consumer.deliver(&event).await.map(|_| ()),
+                Err(e) => Err(anyhow::Error::from(e).context("the message is not a CloudEvent")),
+            };
+            if let Err(error) = outcome {
+                let attempts = attempts + 1;
+                let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+                headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongLongInt(i64::from(attempts)));
+                headers.insert(ERROR_HEADER.into(), AMQPValue::LongString(format!("{error:#}").into()));
+                let props = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
+                if attempts >= self.retry.max_attempts {
+                    tracing::error!(queue, error = format!("{error:#}"), "event dead-lettered");
+                    metrics::counter!("events_dead_lettered_total", "consumer" => consumer.name.clone())
+                        .increment(1);
+                    confirm(&channel, "", &dead_queue, &delivery.data, props).await?;
+                } else {
+                    let delay = self.retry.delay(attempts - 1).as_millis().to_string();
+                    confirm(&channel, "", &retry_queue, &delivery.data, props.with_expiration(delay.into()))
+                        .await?;
+                }
+            }
+            delivery.acker.ack(BasicAckOptions::default()).await.context("acking")?;
+        }
+        let _ = conn.close(0, "shutting down".into()).await;
+        Ok(())
+    }
+}
+
+async fn confirm(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) -> anyhow::Result<()> {
+    let confirmation = channel
+        .basic_publish(
+            ShortString::from(exchange),
+            ShortString::from(routing_key),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        )
+        .await
+        .context("publishing")?
+        .await
+        .context("waiting for the broker's confirm")?;
+    anyhow::ensure!(confirmation.is_ack(), "the broker refused the message (nack)");
+    Ok(())
+}
+
+fn attempts_of(props: &BasicProperties) -> u32 {
+    let value = props.headers().as_ref().and_then(|h| h.inner().get(ATTEMPTS_HEADER).cloned());
+    match value {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(0),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(0),
+        Some(AMQPValue::LongUInt(n)) => n,
+        _ => 0,
+    }
+}
+
+#[async_trait::async_trait]
+impl EventBus for RabbitBus {
+    async fn publish(&self, event: &CloudEvent) -> anyhow::Result<()> {
+        let body = serde_json::to_vec(event)?;
+        let props = BasicProperties::default()
+            .with_content_type("application/cloudevents+json".into())
+            .with_message_id(event.id.to_string().into())
+            .with_type(event.event_type.clone().into())
+            .with_delivery_mode(2); // persistent
+        self.publish_raw(&self.exchange(), &event.event_type, &body, props).await
+    }
+
+    async fn subscribe(&self, consumer: Arc<Consumer>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let bus = Self::new(&self.url, &self.namespace, self.retry);
+        tokio::spawn(async move {
+            let mut failures = 0;
+            while !shutdown.is_cancelled() {
+                match bus.consume(&consumer, &shutdown).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(consumer = %consumer.name, error = format!("{e:#}"), "consumer lost its connection; reconnecting");
+                        let wait =
+                            crate::backoff(Duration::from_millis(200), failures, Duration::from_secs(10));
+                        failures = (failures + 1).min(16);
+                        tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            () = tokio::time::sleep(wait) => {},
+                        }
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn dead_letter_count(&self, consumer: &str) -> anyhow::Result<u64> {
+        let (conn, channel) = self.connect().await?;
+        let queue = channel
+            .queue_declare(
+                format!("{}.dead", self.queue(consumer)).into(),
+                QueueDeclareOptions { passive: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await;
+        let _ = conn.close(0, "done".into()).await;
+        match queue {
+            Ok(q) => Ok(u64::from(q.message_count())),
+            Err(_) => Ok(0), // never declared: nothing dead
+        }
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        let mut guard = self.publisher.lock().await;
+        if guard.as_ref().is_none_or(|(c, ch)| !c.status().connected() || !ch.status().connected()) {
+            *guard = Some(self.connect().await?);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,384 @@
+//! Access tokens: EdDSA JWTs signed by identity, verified by every service against identity's
+//! JWKS (`/.well-known/jwks.json`), so a request that skips the gateway is still checked.
+//!
+//! The key set is cached and fetched again when a token names an unknown `kid` (identity made a
+//! new key), at most once per [`REFRESH_MIN_INTERVAL`] so forged `kid`s cannot make us hammer
+//! identity. Only `EdDSA` is accepted: `alg: none` and HMAC tokens are refused before any key
+//! is looked at.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use axum::{extract::FromRequestParts, http::request::Parts};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Problem;
+
+pub const ISSUER: &str = "marquee";
+pub const AUDIENCE: &str = "marquee";
+pub const REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Customer,
+    Admin,
+    /// Another Marquee service calling on its own behalf.
+    Service,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+            Role::Service => "service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "customer" => Some(Role::Customer),
+            "admin" => Some(Role::Admin),
+            "service" => Some(Role::Service),
+            _ => None,
+        }
+    }
+}
+
+/// What an access token says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// A user id, or `service:<name>` for a service token.
+    pub sub: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// One public key of the set identity publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    /// The raw public key, base64url without padding.
+    pub x: String,
+    pub kid: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// 401: no bearer token.
+    #[error("missing bearer token")]
+    Missing,
+    /// 401: the token is malformed, expired, forged or uses a refused algorithm.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// 503: identity's keys could not be fetched.
+    #[error("token keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+impl From<AuthError> for Problem {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => Problem::unauthorized("send Authorization: Bearer <access_token>"),
+            AuthError::Invalid(reason) => Problem::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "invalid-token",
+                "The access token is not valid",
+            )
+            .detail(reason),
+            AuthError::KeysUnavailable(_) => {
+                Problem::unavailable("the identity service's keys are unavailable")
+            }
+        }
+    }
+}
+
+enum KeySource {
+    /// Keys handed over by identity itself.
+    Local,
+    /// identity's JWKS URL.
+    Remote { url: String, http: reqwest::Client },
+}
+
+pub struct Verifier {
+    source: KeySource,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl Verifier {
+    /// Verify against the JWKS at `identity_url/.well-known/jwks.json`.
+    pub fn remote(identity_url: &str, http: reqwest::Client) -> Self {
+        Self {
+            source: KeySource::Remote {
+                url: format!("{}/.well-known/jwks.json", identity_url.trim_end_matches('/')),
+                http,
+            },
+            keys: RwLock::default(),
+            last_fetch: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Verify against keys given here (identity's own verifier).
+    pub fn local(jwks: &Jwks) -> anyhow::Result<Self> {
+        let verifier =
+            Self { source: KeySource::Local, keys: RwLock::default(), last_fetch: Default::default() };
+        verifier.replace_keys(jwks)?;
+        Ok(verifier)
+    }
+
+    fn replace_keys(&self, jwks: &Jwks) -> anyhow::Result<()> {
+        let mut keys = HashMap::new();
+        for jwk in &jwks.keys {
+            if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
+                continue;
+            }
+            let key = DecodingKey::from_ed_components(&jwk.x).with_context(|| format!("key {}", jwk.kid))?;
+            keys.insert(jwk.kid.clone(), key);
+        }
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        Ok(())
+    }
+
+    fn key(&self, kid: &str) -> Option<DecodingKey> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).get(kid).cloned()
+    }
+
+    /// Fetch the key set again unless that was done very recently.
+    async fn refresh(&self) -> Result<(), AuthError> {
+        let KeySource::Remote { url, http } = &self.source else {
+            return Ok(());
+        };
+        let mut last = self.last_fetch.lock().await;
+        if last.is_some_and(|t| t.elapsed() < REFRESH_MIN_INTERVAL) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+        let fetched: Result<Jwks, reqwest::Error> = async {
+            http.get(url).timeout(Duration::from_secs(3)).send().await?.error_for_status()?.json().await
+        }
+        .await;
+        let jwks = fetched.map_err(|e| {
+            tracing::warn!(error = %e, "fetching the JWKS failed");
+            AuthError::KeysUnavailable(e.to_string())
+        })?;
+        self.replace_keys(&jwks).map_err(|e| AuthError::KeysUnavailable(e.to_string()))
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+        }
+        let kid = header.kid.ok_or_else(|| AuthError::Invalid("the token names no key (kid)".into()))?;
+        let key = match self.key(&kid) {
+            Some(key) => key,
+            None => {
+                let had_keys = !self.keys.read().unwrap_or_else(|p| p.into_inner()).is_empty();
+                match self.refresh().await {
+                    Ok(()) => {}
+                    // With keys in hand, an unknown kid is the token's fault, not identity's.
+                    Err(_) if had_keys => {}
+                    Err(e) => return Err(e),
+                }
+                self.key(&kid).ok_or_else(|| AuthError::Invalid("unknown signing key".into()))?
+            }
+        };
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| AuthError::Invalid(e.to_string()))
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<Option<&str>, AuthError> {
+    let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| AuthError::Invalid("malformed Authorization header".into()))?;
+    let (scheme, token) =
+        value.split_once(' ').ok_or(AuthError::Invalid("expected a Bearer token".into()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::Invalid("expected a Bearer token".into()));
+    }
+    Ok(Some(token.trim()))
+}
+
+async fn claims_of(parts: &Parts) -> Result<Option<Claims>, Problem> {
+    let Some(token) = bearer(parts)? else {
+        return Ok(None);
+    };
+    let verifier = parts
+        .extensions
+        .get::<Arc<Verifier>>()
+        .ok_or_else(|| Problem::from(anyhow::anyhow!("no Verifier in request extensions")))?;
+    Ok(Some(verifier.verify(token).await?))
+}
+
+/// A signed-in user (customer or admin). Service tokens are not users.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub role: Role,
+    pub email: Option<String>,
+}
+
+impl AuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// The user may see a resource owned by `owner`: theirs, or any for an admin.
+    pub fn can_access(&self, owner: Uuid) -> bool {
+        self.is_admin() || self.id == owner
+    }
+
+    fn from_claims(claims: Claims) -> Result<Self, Problem> {
+        if claims.role == Role::Service {
+            return Err(Problem::forbidden("service tokens cannot act as a user"));
+        }
+        let id = claims
+            .sub
+            .parse()
+            .map_err(|_| Problem::from(AuthError::Invalid("subject is not a user id".into())))?;
+        Ok(Self { id, role: claims.role, email: claims.email })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match claims_of(parts).await? {
+            Some(claims) => Self::from_claims(claims),
+            None => Err(AuthError::Missing.into()),
+        }
+    }
+}
+
+/// A user when a token is sent, nobody when none is. A token that is sent but bad is still a
+/// 401: `Option<AuthUser>` would swallow it and quietly treat a forged token as anonymous.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeAuthUser {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match claims_of(parts).await? {
+            Some(claims) => Ok(Self(Some(AuthUser::from_claims(claims)?))),
+            None => Ok(Self(None)),
+        }
+    }
+}
+
+/// An admin; anyone else signed in gets 403.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.is_admin() { Ok(Self(user)) } else { Err(Problem::forbidden("administrators only")) }
+    }
+}
+
+/// Another service, authenticated by a service token; users get 403.
+#[derive(Debug, Clone)]
+pub struct ServiceCaller {
+    pub service: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ServiceCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let claims = claims_of(parts).await?.ok_or(AuthError::Missing)?;
+        match (claims.role, claims.sub.strip_prefix("service:")) {
+            (Role::Service, Some(name)) => Ok(Self { service: name.to_owned() }),
+            _ => Err(Problem::forbidden("services only")),
+        }
+    }
+}
+
+/// Tokens for calling other services: asked of identity with the shared service secret and kept
+/// until shortly before they expire.
+pub struct ServiceTokens {
+    service: String,
+    identity_url: Option<String>,
+    secret: String,
+    http: reqwest::Client,
+    cached: tokio::sync::Mutex<Option<(String, Instant)>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ServiceTokenRequest {
+    pub service: String,
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ServiceTokenResponse {
+    pub access_token: String,
+    pub expires_in: u64,
+}
+
+impl ServiceTokens {
+    pub fn new(service: &str, identity_url: Option<String>, secret: String, http: reqwest::Client) -> Self {
+        Self { service: service.to_owned(), identity_url, secret, http, cached: Default::default() }
+    }
+
+    pub async fn token(&self) -> anyhow::Result<String> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, valid_until)) = cached.as_ref()
+            && Instant::now() < *valid_until
+        {
+            return Ok(token.clone());
+        }
+        let base = self.identity_url.as_deref().context("no identity URL configured")?;
+        let response: ServiceTokenResponse = self
+            .http
+            .post(format!("{base}/internal/service-token"))
+            .timeout(Duration::from_secs(3))
+            .json(&ServiceTokenRequest { service: self.service.clone(), secret: self.secret.clone() })
+            .send()
+            .await
+            .context("asking identity for a service token")?
+            .error_for_status()
+            .context("identity refused a service token")?
+            .json()
+            .await?;
+        // Renew a minute early so a token never expires on the way.
+        let valid_for = Duration::from_secs(response.expires_in.saturating_sub(60).max(1));
+        *cached = Some((response.access_token.clone(), Instant::now() + valid_for));
+        Ok(response.access_token)
+    }
+}

@@ -1,0 +1,166 @@
+//! Extractors whose rejections are problems: axum's own answer with plain text.
+//!
+//! - malformed JSON or query → 400, with what the parser said;
+//! - a body of the wrong type → 415; too large → 413;
+//! - JSON of the wrong shape (missing field, wrong type) → 422 naming the field.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{FieldError, Problem};
+
+/// A JSON body (request) or JSON response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Expected a JSON body",
+            )
+            .detail("send Content-Type: application/json"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "The body is too large")
+            } else {
+                Problem::bad_request(rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parse JSON bytes with the rules above; public so handlers that take raw bytes agree.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = inner.to_string();
+                let field = missing_field(&message).unwrap_or(path);
+                let field = if field == "." { "body".to_owned() } else { field };
+                Problem::invalid(vec![FieldError::new(field, strip_position(&message))])
+            }
+            _ => Problem::bad_request(format!("malformed JSON: {inner}")),
+        }
+    })
+}
+
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    let Some(Ok(value)) = content_type.map(|v| v.to_str()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// serde reports a missing field at the parent's path; name the field itself.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+/// "invalid type: ... at line 1 column 12" → without the position, which means nothing to clients.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// A query string; anything that does not parse is a 400 problem.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| Problem::bad_request(format!("invalid query string: {e}")))
+    }
+}
+
+/// A path parameter that must be a UUID: a malformed one is a 400, not axum's plain text.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Problem::bad_request(e.body_text()))?;
+        raw.parse()
+            .map(PathId)
+            .map_err(|_| Problem::bad_request(format!("{raw:?} is not a valid id (a UUID)")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        age: u32,
+    }
+
+    #[test]
+    fn malformed_json_is_a_400_and_the_wrong_shape_a_422_naming_the_field() {
+        let bad = parse_json::<Body>(b"{\"email\": ").expect_err("malformed");
+        assert_eq!(bad.status, 400);
+        let missing = parse_json::<Body>(b"{\"age\": 3}").expect_err("missing");
+        assert_eq!(missing.status, 422);
+        assert_eq!(missing.errors[0].field, "email");
+        let wrong = parse_json::<Body>(b"{\"email\": \"a\", \"age\": \"x\"}").expect_err("wrong type");
+        assert_eq!(wrong.status, 422);
+        assert_eq!(wrong.errors[0].field, "age");
+        assert!(!wrong.errors[0].message.contains("line"));
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let v = |s: &'static str| Some(header::HeaderValue::from_static(s));
+        assert!(is_json(v("application/json; charset=utf-8").as_ref()));
+        assert!(is_json(v("application/merge-patch+json").as_ref()));
+        assert!(!is_json(v("text/plain").as_ref()));
+        assert!(!is_json(None));
+    }
+}
+
+/// The peer's socket address when the server knows it (it is served with connect info).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0)))
+    }
+}

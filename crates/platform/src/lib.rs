@@ -1,0 +1,92 @@
+//! What every Marquee service shares, so that a service crate holds only its own domain.
+//!
+//! # Layout
+//! - [`settings`]: `MARQUEE_*` configuration as a map, from the environment or from a test.
+//! - [`telemetry`]: JSON logs, W3C trace context carried through a request and into events.
+//! - [`problem`]: RFC 9457 problem responses with stable `type`s.
+//! - [`extract`]: `ApiJson` and `ApiQuery`, whose rejections are problems (400/413/415/422).
+//! - [`pagination`]: the `?page=&per_page=` request and the `{items, page, per_page, total}` shape.
+//! - [`db`]: one pool type over SQLite and PostgreSQL, and migrations.
+//! - [`auth`]: JWT verification against identity's JWKS, the `AuthUser` family of extractors,
+//!   and the service tokens services use to call each other.
+//! - [`server`]: the one call that gives a service its middleware, health, metrics and OpenAPI,
+//!   and serves it until shutdown.
+//! - [`client`]: outgoing HTTP with trace propagation.
+//! - [`time`]: clock helpers; times are epoch milliseconds in storage, RFC 3339 on the wire.
+
+pub mod auth;
+pub mod client;
+pub mod db;
+pub mod extract;
+pub mod pagination;
+pub mod problem;
+pub mod server;
+pub mod settings;
+pub mod telemetry;
+pub mod time;
+
+pub use problem::{FieldError, Problem};
+pub use settings::Settings;
+
+use std::sync::Arc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// Everything a service gets from the process that runs it, apart from its database and bus.
+#[derive(Clone)]
+pub struct Platform {
+    /// The service's name: `identity`, `catalog`, ...
+    pub service: &'static str,
+    pub settings: Settings,
+    /// Verifies access tokens against identity's keys.
+    pub verifier: Arc<auth::Verifier>,
+    /// Gets this service a short-lived token for calling other services.
+    pub service_tokens: Arc<auth::ServiceTokens>,
+    /// Shared outgoing HTTP client (connection pool).
+    pub http: reqwest::Client,
+    /// Cancelled when the process shuts down; background loops watch it.
+    pub shutdown: CancellationToken,
+    /// Background tasks (relay, consumers); the runner waits for them after shutdown.
+    pub tasks: TaskTracker,
+}
+
+impl Platform {
+    /// A platform for `service` whose verifier fetches identity's JWKS from the configured
+    /// `MARQUEE_IDENTITY_URL`.
+    pub fn new(
+        service: &'static str,
+        settings: Settings,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let http = client::http_client();
+        let identity = settings.service_url("identity");
+        let verifier = match &identity {
+            Some(url) => auth::Verifier::remote(url, http.clone()),
+            // Only identity itself runs without it, and it verifies with its own keys.
+            None => auth::Verifier::local(&auth::Jwks::default())?,
+        };
+        Ok(Self::with_verifier(service, settings, shutdown, Arc::new(verifier), http))
+    }
+
+    /// A platform with a given verifier (identity verifies with its own keys).
+    pub fn with_verifier(
+        service: &'static str,
+        settings: Settings,
+        shutdown: CancellationToken,
+        verifier: Arc<auth::Verifier>,
+        http: reqwest::Client,
+    ) -> Self {
+        let secret = settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().to_owned();
+        let service_tokens = Arc::new(auth::ServiceTokens::new(
+            service,
+            settings.service_url("identity"),
+            secret,
+            http.clone(),
+        ));
+        Self { service, settings, verifier, service_tokens, http, shutdown, tasks: TaskTracker::new() }
+    }
+}
+
+/// Install the TLS provider once per process: rustls cannot choose on its own (STACK.md).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -1,0 +1,75 @@
+//! The list shape of API.md: `?page=1&per_page=20` (max 100) →
+//! `{"items": [...], "page": 1, "per_page": 20, "total": 57}`.
+
+use serde::Serialize;
+
+use crate::{FieldError, Problem};
+
+pub const DEFAULT_PER_PAGE: i64 = 20;
+pub const MAX_PER_PAGE: i64 = 100;
+
+/// A validated page request. Query structs carry `page` and `per_page` as plain optional fields
+/// (serde's `flatten` breaks number parsing in query strings) and call [`PageRequest::new`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl PageRequest {
+    pub fn new(page: Option<i64>, per_page: Option<i64>) -> Result<Self, Problem> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
+        let mut errors = Vec::new();
+        if page < 1 {
+            errors.push(FieldError::new("page", "must be at least 1"));
+        }
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            errors.push(FieldError::new("per_page", format!("must be between 1 and {MAX_PER_PAGE}")));
+        }
+        if errors.is_empty() { Ok(Self { page, per_page }) } else { Err(Problem::invalid(errors)) }
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+
+    pub fn limit(&self) -> i64 {
+        self.per_page
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self { page: 1, per_page: DEFAULT_PER_PAGE }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+}
+
+impl<T> Page<T> {
+    pub fn new(items: Vec<T>, request: PageRequest, total: i64) -> Self {
+        Self { items, page: request.page, per_page: request.per_page, total }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_limits() {
+        assert_eq!(PageRequest::new(None, None).expect("valid"), PageRequest::default());
+        assert_eq!(PageRequest::new(Some(3), Some(10)).expect("valid").offset(), 20);
+        let p = PageRequest::new(Some(0), Some(10_000)).expect_err("invalid");
+        assert_eq!(p.status, 422);
+        assert_eq!(p.errors.len(), 2);
+        assert_eq!(p.errors[1].field, "per_page");
+    }
+}

@@ -1,0 +1,248 @@
+//! The one call that turns a service's routes into a served application:
+//! request ids, trace context, one access-log line per request, metrics, a request timeout,
+//! a body-size limit, compression, panics as 500 problems, problem answers for unknown routes
+//! and methods, `/health/live`, `/health/ready`, `/metrics` and `/openapi.json`.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Extension, Json, Router,
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::{catch_panic::CatchPanicLayer, compression::CompressionLayer};
+use tracing::Instrument;
+
+use crate::{
+    Platform, Problem,
+    auth::Verifier,
+    telemetry::{self, TraceContext},
+};
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Something `/health/ready` checks: the database, the broker.
+#[async_trait::async_trait]
+pub trait ReadinessCheck: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn check(&self) -> anyhow::Result<()>;
+}
+
+#[async_trait::async_trait]
+impl ReadinessCheck for crate::db::Db {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+    async fn check(&self) -> anyhow::Result<()> {
+        self.ping().await
+    }
+}
+
+/// Limits of the HTTP layer, from settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub request_timeout: Duration,
+    pub body_limit: usize,
+}
+
+impl HttpLimits {
+    pub fn from_settings(settings: &crate::Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            request_timeout: Duration::from_millis(settings.parse_or("MARQUEE_REQUEST_TIMEOUT_MS", 15_000)?),
+            body_limit: settings.parse_or("MARQUEE_BODY_LIMIT_BYTES", 1024 * 1024)?,
+        })
+    }
+}
+
+/// A service's full application: its `api` routes plus everything every service has.
+pub fn service_app(
+    platform: &Platform,
+    api: Router,
+    openapi: utoipa::openapi::OpenApi,
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+) -> anyhow::Result<Router> {
+    let limits = HttpLimits::from_settings(&platform.settings)?;
+    let openapi = Arc::new(openapi);
+    let checks = Arc::new(checks);
+    let ops = Router::new()
+        .route("/health/live", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/health/ready", get(ready).with_state(checks))
+        .route("/metrics", get(render_metrics))
+        .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }));
+    Ok(with_middleware(api.merge(ops), platform.service, limits, platform.verifier.clone()))
+}
+
+/// The middleware stack alone, for routers that are not a plain service (the gateway).
+pub fn with_middleware(
+    router: Router,
+    service: &'static str,
+    limits: HttpLimits,
+    verifier: Arc<Verifier>,
+) -> Router {
+    metrics_handle();
+    router
+        .fallback(|| async { Problem::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
+        })
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked");
+            Problem::internal().into_response()
+        }))
+        .layer(DefaultBodyLimit::max(limits.body_limit))
+        .layer(middleware::from_fn_with_state(limits.request_timeout, timeout))
+        .layer(CompressionLayer::new())
+        .layer(Extension(verifier))
+        .layer(middleware::from_fn_with_state(service, observe))
+}
+
+/// Answer 503 when the handler takes too long; streaming bodies are not cut, only the wait for
+/// the response head is bounded.
+async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long")
+            .retry_after(1)
+            .into_response(),
+    }
+}
+
+/// Request id, trace context, span, access log and metrics for every request.
+async fn observe(State(service): State<&'static str>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let parent =
+        request.headers().get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceContext::parse);
+    let ctx = parent.map(|p| p.child()).unwrap_or_else(TraceContext::root);
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| ctx.trace_id.clone());
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        service,
+        %method,
+        path,
+        request_id = %request_id,
+        trace_id = %ctx.trace_id,
+    );
+    let mut response = telemetry::in_context(ctx, next.run(request)).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, latency_ms = elapsed.as_secs_f64() * 1e3, "request failed");
+        } else {
+            tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1e3, "request");
+        }
+    });
+    let labels = [
+        ("service", service.to_owned()),
+        ("method", method.to_string()),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels[..3]).record(elapsed.as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+async fn ready(State(checks): State<Arc<Vec<Arc<dyn ReadinessCheck>>>>) -> Response {
+    let results = futures_util::future::join_all(checks.iter().map(|c| async move {
+        let outcome = tokio::time::timeout(Duration::from_secs(2), c.check()).await;
+        let error = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("{e:#}")),
+            Err(_) => Some("timed out".to_owned()),
+        };
+        (c.name(), error)
+    }))
+    .await;
+    let ok = results.iter().all(|(_, e)| e.is_none());
+    let body: serde_json::Map<String, serde_json::Value> = results
+        .into_iter()
+        .map(|(name, e)| {
+            (name.to_owned(), json!(e.map_or_else(|| "ok".to_owned(), |e| format!("down: {e}"))))
+        })
+        .collect();
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let mut response =
+        (status, Json(json!({"status": if ok { "ok" } else { "unavailable" }, "checks": body})))
+            .into_response();
+    if !ok {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+/// The process-wide Prometheus recorder; every service in the process reports into it with a
+/// `service` label, so the embedded mode has one `/metrics` for all.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0])
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed (a test harness's): then ours renders empty.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+pub async fn render_metrics() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics_handle().render())
+}
+
+/// Serve `app` on `listener` until `shutdown` is cancelled; requests in flight finish first.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

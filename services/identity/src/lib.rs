@@ -1,0 +1,128 @@
+//! identity: accounts, roles, passwords, access and refresh tokens, the activity log.
+//!
+//! # Layout
+//! - [`routes`]: the HTTP API (API.md §Identity), the JWKS and the service-token endpoint.
+//! - [`domain`]: parsing emails, names and passwords at the edge.
+//! - [`passwords`]: Argon2id off the async threads.
+//! - [`keys`]: the Ed25519 signing keys, kept in the database.
+//! - [`store`]: the SQL.
+//! - [`activity`]: the activity log, built from events.
+//! - [`error`]: errors and the problems they become.
+
+pub mod activity;
+pub mod domain;
+pub mod error;
+pub mod keys;
+pub mod passwords;
+pub mod routes;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use events::{Consumer, EventBus, Outbox, Relay};
+use platform::{Platform, auth::Role, db::Db};
+
+pub const SERVICE: &str = "identity";
+
+/// The migrations of identity's database: the event tables and its own.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
+}
+
+/// Limits and lifetimes, from settings.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    /// Failed sign-ins per account within the window before it is locked.
+    pub max_failures_per_account: i64,
+    /// Failed sign-ins per client address within the window before it is locked.
+    pub max_failures_per_address: i64,
+    pub failure_window_secs: i64,
+    pub lockout_secs: i64,
+    pub service_secret: String,
+}
+
+impl IdentityConfig {
+    pub fn from_settings(s: &platform::Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            access_ttl_secs: s.parse_or("MARQUEE_ACCESS_TOKEN_TTL_SECONDS", 900)?,
+            refresh_ttl_secs: s.parse_or("MARQUEE_REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)?,
+            max_failures_per_account: s.parse_or("MARQUEE_LOGIN_MAX_FAILURES", 5)?,
+            max_failures_per_address: s.parse_or("MARQUEE_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?,
+            failure_window_secs: s.parse_or("MARQUEE_LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
+            lockout_secs: s.parse_or("MARQUEE_LOGIN_LOCKOUT_SECONDS", 900)?,
+            service_secret: s.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub keys: Arc<keys::SigningKeys>,
+    pub passwords: passwords::Passwords,
+    pub outbox: Outbox,
+    pub config: Arc<IdentityConfig>,
+}
+
+/// Build identity: migrate, load keys, bootstrap the admin, start the relay and the activity
+/// consumer, and return the application to serve.
+pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
+    db.migrate(&migrator()).await?;
+    let keys = Arc::new(keys::SigningKeys::load_or_create(&db).await?);
+    // identity verifies its own tokens with the keys it holds, not over HTTP to itself.
+    let verifier = Arc::new(platform::auth::Verifier::local(keys.jwks())?);
+    let platform = Platform { verifier, ..platform };
+    let state = AppState {
+        db: db.clone(),
+        keys,
+        passwords: passwords::Passwords::new().await?,
+        outbox: Outbox::new(),
+        config: Arc::new(IdentityConfig::from_settings(&platform.settings)?),
+    };
+    bootstrap_admin(&platform, &state).await?;
+
+    let relay = Relay::new(SERVICE, db.clone(), bus.clone(), state.outbox.clone())
+        .with_config(events::outbox::RelayConfig::from_settings(&platform.settings)?);
+    platform.tasks.spawn(relay.run(platform.shutdown.clone()));
+    let consumer =
+        Consumer::new(SERVICE, activity::ACTIVITY_EVENTS, db.clone(), Arc::new(activity::ActivityLog));
+    bus.subscribe(Arc::new(consumer), platform.shutdown.clone()).await?;
+
+    let (api, openapi) = routes::router(state);
+    platform::server::service_app(
+        &platform,
+        api,
+        openapi,
+        vec![Arc::new(db), Arc::new(events::BusReadiness(bus))],
+    )
+}
+
+/// The admin account from `MARQUEE_ADMIN_EMAIL` / `MARQUEE_ADMIN_PASSWORD`: created when missing,
+/// promoted when it exists as a customer; its password is never overwritten.
+async fn bootstrap_admin(platform: &Platform, state: &AppState) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) =
+        (platform.settings.get("MARQUEE_ADMIN_EMAIL"), platform.settings.get("MARQUEE_ADMIN_PASSWORD"))
+    else {
+        return Ok(());
+    };
+    let email =
+        domain::Email::parse(email).map_err(|e| anyhow::anyhow!("MARQUEE_ADMIN_EMAIL: {}", e.message))?;
+    domain::check_password("MARQUEE_ADMIN_PASSWORD", password)
+        .map_err(|e| anyhow::anyhow!("MARQUEE_ADMIN_PASSWORD: {}", e.message))?;
+    if let Some(existing) = store::credentials_by_email(&state.db, &email.normalized).await? {
+        if existing.user.role != Role::Admin {
+            store::update_role(&state.db, existing.user.id, Role::Admin).await?;
+            tracing::info!(email = %email.display, "promoted the configured admin");
+        }
+        return Ok(());
+    }
+    let hash = state.passwords.hash(password.to_owned()).await?;
+    routes::auth::create_user(state, &email, "Administrator", &hash, Role::Admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the admin: {e}"))?;
+    tracing::info!(email = %email.display, "created the configured admin");
+    Ok(())
+}
