@@ -109,18 +109,17 @@ impl RabbitBus {
         Ok(())
     }
 
-    async fn consume(&self, consumer: &Consumer, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let (conn, channel) = self.connect().await?;
+    /// Declare the consumer's queues and bindings. Done before `subscribe` returns, so no event
+    /// published after start-up can find the exchange without the service's queue bound to it.
+    async fn declare(&self, channel: &Channel, consumer: &Consumer) -> anyhow::Result<()> {
         let queue = self.queue(&consumer.name);
-        let retry_queue = format!("{queue}.retry");
-        let dead_queue = format!("{queue}.dead");
         let durable = QueueDeclareOptions { durable: true, ..Default::default() };
         channel.queue_declare(queue.clone().into(), durable, FieldTable::default()).await?;
         let mut retry_args = FieldTable::default();
         retry_args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
         retry_args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(queue.clone().into()));
-        channel.queue_declare(retry_queue.clone().into(), durable, retry_args).await?;
-        channel.queue_declare(dead_queue.clone().into(), durable, FieldTable::default()).await?;
+        channel.queue_declare(format!("{queue}.retry").into(), durable, retry_args).await?;
+        channel.queue_declare(format!("{queue}.dead").into(), durable, FieldTable::default()).await?;
         for event_type in &consumer.event_types {
             channel
                 .queue_bind(
@@ -132,6 +131,15 @@ impl RabbitBus {
                 )
                 .await?;
         }
+        Ok(())
+    }
+
+    async fn consume(&self, consumer: &Consumer, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let (conn, channel) = self.connect().await?;
+        self.declare(&channel, consumer).await?;
+        let queue = self.queue(&consumer.name);
+        let retry_queue = format!("{queue}.retry");
+        let dead_queue = format!("{queue}.dead");
         // Enough in flight to hide the round trip, few enough that a crash redelivers little.
         channel.basic_qos(32, BasicQosOptions::default()).await?;
         let tag = format!("{}-{}", consumer.name, uuid::Uuid::new_v4());
@@ -228,6 +236,9 @@ impl EventBus for RabbitBus {
 
     async fn subscribe(&self, consumer: Arc<Consumer>, shutdown: CancellationToken) -> anyhow::Result<()> {
         let bus = Self::new(&self.url, &self.namespace, self.retry);
+        let (conn, channel) = bus.connect().await?;
+        bus.declare(&channel, &consumer).await.context("declaring the consumer's queues")?;
+        let _ = conn.close(0, "declared".into()).await;
         tokio::spawn(async move {
             let mut failures = 0;
             while !shutdown.is_cancelled() {

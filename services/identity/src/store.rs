@@ -117,8 +117,7 @@ pub async fn list_users(
     q: Option<&str>,
     page: PageRequest,
 ) -> anyhow::Result<(Vec<User>, i64)> {
-    let pattern =
-        q.map(|q| format!("%{}%", q.to_lowercase().replace(['\\', '%', '_'], "")));
+    let pattern = q.map(|q| format!("%{}%", q.to_lowercase().replace(['\\', '%', '_'], "")));
     let filter = "($1 = '' OR role = $1) AND ($2 = '' OR email_normalized LIKE $2 OR LOWER(name) LIKE $2)";
     let role = role.map_or("", Role::as_str);
     let pattern = pattern.unwrap_or_default();

@@ -1,0 +1,6 @@
+//! identity through the gateway, in the embedded mode or (with MARQUEE_TEST_* set) on
+//! PostgreSQL and RabbitMQ.
+
+mod auth;
+mod tokens;
+mod users;

@@ -1,0 +1,113 @@
+use aws_lc_rs::{
+    rand::SystemRandom,
+    signature::{Ed25519KeyPair, KeyPair},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use platform::auth::{AUDIENCE, Claims, ISSUER, Role};
+use testkit::TestSystem;
+
+fn claims(sub: &str, role: Role, ttl: i64) -> Claims {
+    let now = platform::time::now_ms() / 1000;
+    Claims {
+        sub: sub.into(),
+        role,
+        email: None,
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        iat: now,
+        exp: now + ttl,
+        jti: "t".into(),
+    }
+}
+
+async fn real_kid(sys: &TestSystem) -> String {
+    let jwks = sys.get("/.well-known/jwks.json", None).await;
+    assert_eq!(jwks.status, 200);
+    assert_eq!(jwks.body["keys"][0]["kty"], "OKP");
+    assert_eq!(jwks.body["keys"][0]["alg"], "EdDSA");
+    jwks.body["keys"][0]["kid"].as_str().expect("kid").to_owned()
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_key_is_refused() {
+    let sys = TestSystem::start().await;
+    let (_, user_id) = sys.user_token().await;
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("key");
+    let _ = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key").public_key();
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(real_kid(&sys).await);
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims(&user_id, Role::Admin, 600),
+        &EncodingKey::from_ed_der(pkcs8.as_ref()),
+    )
+    .expect("signed");
+    let a = sys.get("/api/v1/users/me", Some(&forged)).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert_eq!(a.header("www-authenticate"), Some("Bearer"));
+    // An unknown kid too.
+    header.kid = Some("someone-elses".into());
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims(&user_id, Role::Admin, 600),
+        &EncodingKey::from_ed_der(pkcs8.as_ref()),
+    )
+    .expect("signed");
+    assert_eq!(sys.get("/api/v1/users", Some(&forged)).await.status, 401);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused() {
+    let sys = TestSystem::start().await;
+    let (_, user_id) = sys.user_token().await;
+    let keys = identity::keys::SigningKeys::load_or_create(&sys.db("identity")).await.expect("keys");
+    let expired = keys.sign(&user_id, Role::Customer, None, -120).expect("signed");
+    assert_eq!(sys.get("/api/v1/users/me", Some(&expired)).await.status, 401);
+    let fresh = keys.sign(&user_id, Role::Customer, None, 120).expect("signed");
+    assert_eq!(sys.get("/api/v1/users/me", Some(&fresh)).await.status, 200);
+}
+
+#[tokio::test]
+async fn alg_none_and_garbage_are_refused() {
+    let sys = TestSystem::start().await;
+    let (_, user_id) = sys.user_token().await;
+    let kid = real_kid(&sys).await;
+    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#));
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&user_id, Role::Admin, 600)).expect("json"));
+    for token in [format!("{header}.{body}."), format!("{header}.{body}"), "garbage".to_owned()] {
+        let a = sys.get("/api/v1/users/me", Some(&token)).await;
+        assert_eq!(a.status, 401, "{token}: {}", a.body);
+    }
+    assert_eq!(sys.get("/api/v1/users/me", None).await.status, 401);
+}
+
+#[tokio::test]
+async fn service_tokens_need_the_shared_secret() {
+    let sys = TestSystem::start().await;
+    let url = format!("{}/internal/service-token", sys.service_url("identity"));
+    let secret = sys.settings.get("MARQUEE_SERVICE_SECRET").expect("secret").to_owned();
+    let ok = sys
+        .request(
+            reqwest::Method::POST,
+            &url,
+            Some(serde_json::json!({"service": "booking", "secret": secret})),
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let bad = sys
+        .request(
+            reqwest::Method::POST,
+            &url,
+            Some(serde_json::json!({"service": "booking", "secret": "guess"})),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, 403);
+    // Not reachable through the gateway.
+    assert_eq!(sys.post("/internal/service-token", serde_json::json!({}), None).await.status, 404);
+    // A service token is not a user.
+    let token = ok.body["access_token"].as_str().expect("token");
+    assert_eq!(sys.get("/api/v1/users/me", Some(token)).await.status, 403);
+}

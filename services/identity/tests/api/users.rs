@@ -1,0 +1,125 @@
+use serde_json::json;
+use testkit::{TestSystem, eventually};
+
+#[tokio::test]
+async fn me_shows_the_signed_in_user_and_patch_changes_the_name() {
+    let sys = TestSystem::start().await;
+    let (token, id) = sys.user_token().await;
+    let me = sys.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["id"], id.as_str());
+    let patched = sys.patch("/api/v1/users/me", json!({"name": "  New Name "}), Some(&token)).await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["name"], "New Name");
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_revokes_refresh_tokens() {
+    let sys = TestSystem::start().await;
+    let session = sys.register("pw@example.com").await;
+    let token = session["access_token"].as_str().expect("token");
+    let refresh = session["refresh_token"].as_str().expect("token");
+
+    let missing = sys.patch("/api/v1/users/me", json!({"password": "new-password-1"}), Some(token)).await;
+    assert_eq!(missing.status, 422);
+    let wrong = sys
+        .patch(
+            "/api/v1/users/me",
+            json!({"password": "new-password-1", "current_password": "nope-nope"}),
+            Some(token),
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert_eq!(wrong.body["errors"][0]["field"], "current_password");
+    let ok = sys
+        .patch(
+            "/api/v1/users/me",
+            json!({"password": "new-password-1", "current_password": "correct-horse-1"}),
+            Some(token),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+
+    assert_eq!(sys.post("/api/v1/auth/refresh", json!({"refresh_token": refresh}), None).await.status, 401);
+    let old = sys
+        .post("/api/v1/auth/login", json!({"email": "pw@example.com", "password": "correct-horse-1"}), None)
+        .await;
+    assert_eq!(old.status, 401);
+    let new = sys
+        .post("/api/v1/auth/login", json!({"email": "pw@example.com", "password": "new-password-1"}), None)
+        .await;
+    assert_eq!(new.status, 200);
+}
+
+#[tokio::test]
+async fn a_customer_cannot_list_users_or_read_another_user() {
+    let sys = TestSystem::start().await;
+    let (token, _) = sys.user_token().await;
+    let (_, other_id) = sys.user_token().await;
+    let list = sys.get("/api/v1/users", Some(&token)).await;
+    assert_eq!(list.status, 403);
+    assert_eq!(list.body["type"], "urn:marquee:problem:forbidden");
+    assert_eq!(sys.get(&format!("/api/v1/users/{other_id}"), Some(&token)).await.status, 404);
+    assert_eq!(
+        sys.patch(&format!("/api/v1/users/{other_id}"), json!({"role": "admin"}), Some(&token)).await.status,
+        403
+    );
+    assert_eq!(sys.get("/api/v1/users/not-a-uuid", Some(&token)).await.status, 400);
+}
+
+#[tokio::test]
+async fn an_admin_lists_reads_and_promotes_users() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let (user_token, user_id) = sys.user_token().await;
+    let page = sys.get("/api/v1/users?per_page=1&page=1", Some(&admin)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body["per_page"], 1);
+    assert_eq!(page.body["items"].as_array().map(Vec::len), Some(1));
+    assert!(page.body["total"].as_i64().unwrap_or(0) >= 2);
+    let customers = sys.get("/api/v1/users?role=customer", Some(&admin)).await;
+    assert!(customers.body["items"].as_array().expect("items").iter().all(|u| u["role"] == "customer"));
+    assert_eq!(sys.get("/api/v1/users?per_page=10000", Some(&admin)).await.status, 422);
+
+    let one = sys.get(&format!("/api/v1/users/{user_id}"), Some(&admin)).await;
+    assert_eq!(one.status, 200);
+    let promoted =
+        sys.patch(&format!("/api/v1/users/{user_id}"), json!({"role": "admin"}), Some(&admin)).await;
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+    assert_eq!(promoted.body["role"], "admin");
+    assert_eq!(
+        sys.patch(&format!("/api/v1/users/{user_id}"), json!({"role": "root"}), Some(&admin)).await.status,
+        422
+    );
+    // The old token still says customer until it is refreshed; a new sign-in says admin.
+    assert_eq!(sys.get("/api/v1/users", Some(&user_token)).await.status, 403);
+}
+
+#[tokio::test]
+async fn registering_shows_up_in_the_activity_log() {
+    let sys = TestSystem::start().await;
+    let (token, _) = sys.user_token().await;
+    let seen = eventually(std::time::Duration::from_secs(10), || async {
+        let a = sys.get("/api/v1/users/me/activity", Some(&token)).await;
+        a.body["items"].as_array().is_some_and(|items| items.iter().any(|i| i["kind"] == "registered"))
+    })
+    .await;
+    assert!(seen, "user.registered reached the activity log");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_problems_and_health_is_up() {
+    let sys = TestSystem::start().await;
+    let a = sys.get("/api/v1/nothing-here", None).await;
+    assert_eq!(a.status, 404);
+    assert_eq!(a.header("content-type"), Some("application/problem+json"));
+    let h = sys.get("/health", None).await;
+    assert_eq!(h.status, 200, "{}", h.body);
+    let not_deployed = sys.get("/api/v1/movies", None).await;
+    assert_eq!(not_deployed.status, 503);
+    assert!(not_deployed.header("retry-after").is_some());
+    let openapi = sys
+        .request(reqwest::Method::GET, &format!("{}/openapi.json", sys.service_url("identity")), None, None)
+        .await;
+    assert!(openapi.body["paths"]["/api/v1/auth/login"].is_object(), "{}", openapi.body);
+}
