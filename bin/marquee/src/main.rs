@@ -56,6 +56,12 @@ enum Command {
     },
 }
 
+/// Print a line for the person at the terminal; a closed stdout is no reason to fail.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 fn default_port(service: &str) -> u16 {
     const PORTS: &[(&str, u16)] = &[
         ("gateway", 8080),
@@ -112,16 +118,16 @@ async fn up(data_dir: PathBuf, port: u16, _no_demo: bool) -> anyhow::Result<()> 
     })
     .await?;
     let url = format!("http://127.0.0.1:{port}");
-    println!(
+    say(&format!(
         "Marquee is up at {url} (data in {}, ready in {} ms)",
         data_dir.display(),
         started.elapsed().as_millis()
-    );
+    ));
     if let Some((email, password)) = made_admin {
-        println!("Admin login (shown once): {email} / {password}");
+        say(&format!("Admin login (shown once): {email} / {password}"));
     }
     platform::server::shutdown_signal().await;
-    println!("Shutting down...");
+    say("Shutting down...");
     running.stop().await;
     Ok(())
 }
@@ -180,7 +186,7 @@ async fn migrate(service: &str, data_dir: Option<PathBuf>) -> anyhow::Result<()>
     };
     let db = Db::connect(&config).await?;
     db.migrate(&migrator).await?;
-    println!("{service}: migrations applied");
+    say(&format!("{service}: migrations applied"));
     db.close().await;
     Ok(())
 }

@@ -1,0 +1,101 @@
+//! The `marquee` binary itself: `marquee up` from an empty data dir, and again on the same one.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Start `marquee up` and return it with the lines it printed before it was ready.
+fn up(data_dir: &std::path::Path, port: u16) -> (Child, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["up", "--data-dir"])
+        .arg(data_dir)
+        .args(["--port", &port.to_string()])
+        .env_remove("MARQUEE_ADMIN_EMAIL")
+        .env_remove("MARQUEE_ADMIN_PASSWORD")
+        .env("MARQUEE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("marquee starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line");
+        let ready = line.starts_with("Marquee is up");
+        lines.push(line);
+        if ready {
+            // Keep reading the admin line that follows, if any, without blocking on more.
+            break;
+        }
+    }
+    (child, lines)
+}
+
+fn stop(mut child: Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            assert!(exit.success(), "marquee exits cleanly on SIGTERM: {exit}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "marquee stops within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
+    let res = http.get(url).send().await.expect("sent");
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn up_starts_from_an_empty_data_dir_and_restarts_with_users_and_keys_intact() {
+    let dir = std::env::temp_dir().join(format!("marquee-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // No pooled connections: the server goes away between the two runs.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+
+    let (child, lines) = up(&dir, port);
+    assert!(lines.iter().any(|l| l.contains(&base)), "it prints the URL: {lines:?}");
+    let (status, health) = get(&http, format!("{base}/health")).await;
+    assert_eq!(status, 200, "{health}");
+    let register = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "keep@example.com", "password": "persistent-1", "name": "Keep"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(register.status(), 201);
+    let (_, jwks_before) = get(&http, format!("{base}/.well-known/jwks.json")).await;
+    stop(child);
+
+    let (child, _) = up(&dir, port);
+    let (status, _) = get(&http, format!("{base}/health")).await;
+    assert_eq!(status, 200);
+    let (_, jwks_after) = get(&http, format!("{base}/.well-known/jwks.json")).await;
+    assert_eq!(jwks_before, jwks_after, "the signing keys survived the restart");
+    let login = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "keep@example.com", "password": "persistent-1"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(login.status(), 200, "the user survived the restart");
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,133 @@
+//! The event delivery loop end to end: outbox → relay → bus → consumer (inbox), in the embedded
+//! mode (in-process bus, SQLite) or on RabbitMQ and PostgreSQL with MARQUEE_TEST_* set.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use events::{CloudEvent, Consumer, Delivery, EventHandler, Outbox, Relay, outbox::RelayConfig};
+use platform::db::Db;
+use sqlx::AnyConnection;
+use testkit::{FlakyBus, TestSystem, eventually};
+
+const PROBE_EVENT: &str = "probe.happened";
+
+/// Counts the events it handled; fails those whose data says `"fail": true`.
+#[derive(Default)]
+struct Probe {
+    handled: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for Probe {
+    async fn handle(&self, _tx: &mut AnyConnection, event: &CloudEvent) -> anyhow::Result<()> {
+        anyhow::ensure!(event.data["fail"] != true, "this event always fails");
+        self.handled.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+async fn probe(sys: &TestSystem, types: &[&str]) -> (Arc<Probe>, Arc<Consumer>, Db) {
+    let db = sys.storage.database("probe").await.expect("probe database");
+    let handler = Arc::new(Probe::default());
+    let consumer = Arc::new(Consumer::new("probe", types, db.clone(), handler.clone()));
+    sys.new_bus()
+        .subscribe(consumer.clone(), sys.running.as_ref().expect("running").shutdown_token())
+        .await
+        .expect("subscribed");
+    (handler, consumer, db)
+}
+
+fn event(fail: bool) -> CloudEvent {
+    CloudEvent::new("probe", PROBE_EVENT, "s", &serde_json::json!({"fail": fail})).expect("event")
+}
+
+async fn inbox_count(db: &Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE consumer = 'probe'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn an_event_written_with_a_state_change_reaches_a_consumer_in_another_service() {
+    let sys = TestSystem::start().await;
+    let (_, _, db) = probe(&sys, &["user.registered"]).await;
+    let (_, user_id) = sys.user_token().await;
+    let arrived = eventually(Duration::from_secs(10), || async { inbox_count(&db).await == 1 }).await;
+    assert!(arrived, "user.registered for {user_id} reached the probe service");
+}
+
+#[tokio::test]
+async fn the_same_event_delivered_twice_has_one_effect() {
+    let sys = TestSystem::start().await;
+    let (handler, consumer, db) = probe(&sys, &[PROBE_EVENT]).await;
+    let e = event(false);
+    assert_eq!(consumer.deliver(&e).await.expect("delivered"), Delivery::Handled);
+    assert_eq!(consumer.deliver(&e).await.expect("delivered"), Delivery::Duplicate);
+    // Through the bus too: published twice, handled once.
+    let again = event(false);
+    let bus = sys.new_bus();
+    bus.publish(&again).await.expect("published");
+    bus.publish(&again).await.expect("published");
+    assert!(eventually(Duration::from_secs(10), || async { inbox_count(&db).await == 2 }).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(handler.handled.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn with_the_broker_down_the_change_commits_and_its_event_arrives_later() {
+    let sys = TestSystem::start().await;
+    let (handler, _, _) = probe(&sys, &[PROBE_EVENT]).await;
+    let producer = sys.storage.database("producer").await.expect("database");
+    sqlx::query("CREATE TABLE items (id TEXT PRIMARY KEY)").execute(&producer.pool).await.expect("table");
+    let flaky = Arc::new(FlakyBus::new(sys.new_bus()));
+    let outbox = Outbox::new();
+    let relay = Relay::new("producer", producer.clone(), flaky.clone(), outbox.clone())
+        .with_config(RelayConfig { max_backoff: Duration::from_millis(50), ..Default::default() });
+
+    flaky.set_down(true);
+    let mut tx = producer.pool.begin().await.expect("tx");
+    sqlx::query("INSERT INTO items (id) VALUES ('a')").execute(&mut *tx).await.expect("insert");
+    outbox.add(&mut tx, event(false)).await.expect("outbox");
+    tx.commit().await.expect("commit");
+
+    assert_eq!(relay.relay_once().await.expect("relay step"), 0, "nothing goes out while the broker is down");
+    let items: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM items").fetch_one(&producer.pool).await.expect("count");
+    assert_eq!(items, 1, "the state change committed");
+    assert_eq!(relay.pending().await.expect("pending"), 1);
+
+    flaky.set_down(false);
+    let sent =
+        eventually(Duration::from_secs(5), || async { relay.relay_once().await.unwrap_or(0) == 1 }).await;
+    assert!(sent, "the relay retried once the broker was back");
+    assert_eq!(relay.pending().await.expect("pending"), 0);
+    assert!(
+        eventually(Duration::from_secs(10), || async { handler.handled.load(Ordering::SeqCst) == 1 }).await
+    );
+}
+
+#[tokio::test]
+async fn a_handler_that_keeps_failing_ends_dead_lettered_without_blocking_the_rest() {
+    let sys = TestSystem::start().await;
+    let (handler, _, _) = probe(&sys, &[PROBE_EVENT]).await;
+    let bus = sys.new_bus();
+    bus.publish(&event(true)).await.expect("published");
+    for _ in 0..3 {
+        bus.publish(&event(false)).await.expect("published");
+    }
+    // The good ones behind the bad one are handled while it is still being retried.
+    assert!(
+        eventually(Duration::from_secs(10), || async { handler.handled.load(Ordering::SeqCst) == 3 }).await
+    );
+    let dead = eventually(Duration::from_secs(20), || async {
+        bus.dead_letter_count("probe").await.unwrap_or(0) == 1
+    })
+    .await;
+    assert!(dead, "the failing event was dead-lettered");
+}
