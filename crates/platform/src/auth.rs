@@ -115,36 +115,63 @@ impl From<AuthError> for Problem {
     }
 }
 
-enum KeySource {
-    /// Keys handed over by identity itself.
-    Local,
-    /// identity's JWKS URL.
-    Remote { url: String, http: reqwest::Client },
+/// Where a verifier gets the key set from when a token names a key it does not know.
+#[async_trait::async_trait]
+pub trait KeySource: Send + Sync {
+    async fn fetch(&self) -> anyhow::Result<Jwks>;
+}
+
+/// identity's published JWKS, over HTTP.
+struct RemoteJwks {
+    url: String,
+    http: reqwest::Client,
+}
+
+#[async_trait::async_trait]
+impl KeySource for RemoteJwks {
+    async fn fetch(&self) -> anyhow::Result<Jwks> {
+        let response = self.http.get(&self.url).timeout(Duration::from_secs(3)).send().await?;
+        Ok(response.error_for_status()?.json().await?)
+    }
+}
+
+/// No source: for a process that was not told where identity is. Every token is refused.
+struct NoKeys;
+
+#[async_trait::async_trait]
+impl KeySource for NoKeys {
+    async fn fetch(&self) -> anyhow::Result<Jwks> {
+        anyhow::bail!("MARQUEE_IDENTITY_URL is not set")
+    }
 }
 
 pub struct Verifier {
-    source: KeySource,
+    source: Arc<dyn KeySource>,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Verifier {
-    /// Verify against the JWKS at `identity_url/.well-known/jwks.json`.
-    pub fn remote(identity_url: &str, http: reqwest::Client) -> Self {
-        Self {
-            source: KeySource::Remote {
-                url: format!("{}/.well-known/jwks.json", identity_url.trim_end_matches('/')),
-                http,
-            },
-            keys: RwLock::default(),
-            last_fetch: tokio::sync::Mutex::new(None),
-        }
+    /// Keys from `source`, fetched on first use and again on an unknown `kid`.
+    pub fn new(source: Arc<dyn KeySource>) -> Self {
+        Self { source, keys: RwLock::default(), last_fetch: tokio::sync::Mutex::new(None) }
     }
 
-    /// Verify against keys given here (identity's own verifier).
-    pub fn local(jwks: &Jwks) -> anyhow::Result<Self> {
-        let verifier =
-            Self { source: KeySource::Local, keys: RwLock::default(), last_fetch: Default::default() };
+    /// Verify against the JWKS at `identity_url/.well-known/jwks.json`.
+    pub fn remote(identity_url: &str, http: reqwest::Client) -> Self {
+        let url = format!("{}/.well-known/jwks.json", identity_url.trim_end_matches('/'));
+        Self::new(Arc::new(RemoteJwks { url, http }))
+    }
+
+    /// A verifier that refuses every token (no identity configured).
+    pub fn without_keys() -> Self {
+        Self::new(Arc::new(NoKeys))
+    }
+
+    /// Start with `jwks` in hand; go back to `source` for keys made later (identity reading its
+    /// own database, where another replica may have added a key).
+    pub fn preloaded(jwks: &Jwks, source: Arc<dyn KeySource>) -> anyhow::Result<Self> {
+        let verifier = Self::new(source);
         verifier.replace_keys(jwks)?;
         Ok(verifier)
     }
@@ -168,20 +195,13 @@ impl Verifier {
 
     /// Fetch the key set again unless that was done very recently.
     async fn refresh(&self) -> Result<(), AuthError> {
-        let KeySource::Remote { url, http } = &self.source else {
-            return Ok(());
-        };
         let mut last = self.last_fetch.lock().await;
         if last.is_some_and(|t| t.elapsed() < REFRESH_MIN_INTERVAL) {
             return Ok(());
         }
         *last = Some(Instant::now());
-        let fetched: Result<Jwks, reqwest::Error> = async {
-            http.get(url).timeout(Duration::from_secs(3)).send().await?.error_for_status()?.json().await
-        }
-        .await;
-        let jwks = fetched.map_err(|e| {
-            tracing::warn!(error = %e, "fetching the JWKS failed");
+        let jwks = self.source.fetch().await.map_err(|e| {
+            tracing::warn!(error = format!("{e:#}"), "fetching the JWKS failed");
             AuthError::KeysUnavailable(e.to_string())
         })?;
         self.replace_keys(&jwks).map_err(|e| AuthError::KeysUnavailable(e.to_string()))

@@ -31,6 +31,12 @@ impl SigningKeys {
         if let Some(keys) = Self::load(db).await? {
             return Ok(keys);
         }
+        Self::rotate(db).await
+    }
+
+    /// Make a new key; it signs from the next start on (and at once in replicas that load it),
+    /// while tokens signed with the older keys stay valid because those stay published.
+    pub async fn rotate(db: &Db) -> anyhow::Result<Self> {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .map_err(|_| anyhow::anyhow!("key generation"))?;
         let pair =
@@ -81,6 +87,12 @@ impl SigningKeys {
         &self.jwks
     }
 
+    /// Every stored public key, as published: read each time, so a key another replica made
+    /// since this one started is published here too.
+    pub async fn published(db: &Db) -> anyhow::Result<Jwks> {
+        Ok(Self::load(db).await?.map(|k| k.jwks).unwrap_or_default())
+    }
+
     /// Sign an access token for `sub` valid for `ttl_secs`.
     pub fn sign(&self, sub: &str, role: Role, email: Option<&str>, ttl_secs: i64) -> anyhow::Result<String> {
         let now = now_ms() / 1000;
@@ -97,5 +109,15 @@ impl SigningKeys {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, &claims, &self.key).context("signing a token")
+    }
+}
+
+/// identity's own verifier goes back to the database for keys it has not seen.
+pub struct StoredKeys(pub Db);
+
+#[async_trait::async_trait]
+impl platform::auth::KeySource for StoredKeys {
+    async fn fetch(&self) -> anyhow::Result<Jwks> {
+        SigningKeys::published(&self.0).await
     }
 }

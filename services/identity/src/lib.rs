@@ -72,8 +72,10 @@ pub struct AppState {
 pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
     db.migrate(&migrator()).await?;
     let keys = Arc::new(keys::SigningKeys::load_or_create(&db).await?);
-    // identity verifies its own tokens with the keys it holds, not over HTTP to itself.
-    let verifier = Arc::new(platform::auth::Verifier::local(keys.jwks())?);
+    // identity verifies with the keys it holds, not over HTTP to itself, and reads the database
+    // for keys another replica made.
+    let verifier =
+        Arc::new(platform::auth::Verifier::preloaded(keys.jwks(), Arc::new(keys::StoredKeys(db.clone())))?);
     let platform = Platform { verifier, ..platform };
     let state = AppState {
         db: db.clone(),

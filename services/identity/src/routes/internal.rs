@@ -8,13 +8,13 @@ use platform::{
     extract::ApiJson,
 };
 
-use crate::{AppState, error::IdentityError};
+use crate::{AppState, error::IdentityError, keys::SigningKeys};
 
 /// Service tokens are short: a leaked one is useless within minutes.
 const SERVICE_TOKEN_TTL_SECS: i64 = 300;
 
-pub async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
-    Json(state.keys.jwks().clone())
+pub async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>, Problem> {
+    Ok(Json(SigningKeys::published(&state.db).await?))
 }
 
 /// A short-lived token with role `service` for a service that knows the shared secret.

@@ -1,7 +1,4 @@
-use aws_lc_rs::{
-    rand::SystemRandom,
-    signature::{Ed25519KeyPair, KeyPair},
-};
+use aws_lc_rs::{rand::SystemRandom, signature::Ed25519KeyPair};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use platform::auth::{AUDIENCE, Claims, ISSUER, Role};
@@ -34,7 +31,6 @@ async fn a_token_signed_with_another_key_is_refused() {
     let sys = TestSystem::start().await;
     let (_, user_id) = sys.user_token().await;
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("key");
-    let _ = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key").public_key();
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(real_kid(&sys).await);
     let forged = jsonwebtoken::encode(
@@ -110,4 +106,18 @@ async fn service_tokens_need_the_shared_secret() {
     // A service token is not a user.
     let token = ok.body["access_token"].as_str().expect("token");
     assert_eq!(sys.get("/api/v1/users/me", Some(token)).await.status, 403);
+}
+
+#[tokio::test]
+async fn a_key_made_by_another_replica_is_published_and_accepted() {
+    let sys = TestSystem::start().await;
+    let (_, user_id) = sys.user_token().await;
+    let before = sys.get("/.well-known/jwks.json", None).await.body["keys"].as_array().map(Vec::len);
+    // What a second identity replica starting on the same database may do.
+    let other = identity::keys::SigningKeys::rotate(&sys.db("identity")).await.expect("a new key");
+    let token = other.sign(&user_id, Role::Customer, None, 120).expect("signed");
+    let me = sys.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    let after = sys.get("/.well-known/jwks.json", None).await.body["keys"].as_array().map(Vec::len);
+    assert_eq!((before, after), (Some(1), Some(2)));
 }

@@ -71,7 +71,9 @@ async fn a_customer_cannot_list_users_or_read_another_user() {
 async fn an_admin_lists_reads_and_promotes_users() {
     let sys = TestSystem::start().await;
     let admin = sys.admin_token().await;
-    let (user_token, user_id) = sys.user_token().await;
+    let session = sys.register("promote@example.com").await;
+    let user_token = session["access_token"].as_str().expect("token").to_owned();
+    let user_id = session["user"]["id"].as_str().expect("id").to_owned();
     let page = sys.get("/api/v1/users?per_page=1&page=1", Some(&admin)).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(page.body["per_page"], 1);
@@ -91,8 +93,12 @@ async fn an_admin_lists_reads_and_promotes_users() {
         sys.patch(&format!("/api/v1/users/{user_id}"), json!({"role": "root"}), Some(&admin)).await.status,
         422
     );
-    // The old token still says customer until it is refreshed; a new sign-in says admin.
+    // The old token still says customer until it is refreshed; the refreshed one says admin.
     assert_eq!(sys.get("/api/v1/users", Some(&user_token)).await.status, 403);
+    let refreshed =
+        sys.post("/api/v1/auth/refresh", json!({"refresh_token": session["refresh_token"]}), None).await;
+    assert_eq!(refreshed.body["user"]["role"], "admin");
+    assert_eq!(sys.get("/api/v1/users", refreshed.body["access_token"].as_str()).await.status, 200);
 }
 
 #[tokio::test]
