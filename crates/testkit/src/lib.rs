@@ -6,6 +6,10 @@
 //! - [`TestSystem`]: start, talk to (one method per common call), clean up.
 //! - [`Storage`]: a fresh database for a test's own consumer services.
 //! - [`FlakyBus`]: a bus that can be switched off, to test what happens while the broker is down.
+//! - [`TcpProxy`]: a TCP forwarder whose connections can be cut, to take a real server away.
+
+mod proxy;
+pub use proxy::TcpProxy;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -229,6 +233,11 @@ impl TestSystem {
         }
     }
 
+    /// The RabbitMQ URL and namespace of this test, in the distributed mode.
+    pub fn amqp(&self) -> Option<(String, String)> {
+        self.rabbit.clone()
+    }
+
     pub async fn request(
         &self,
         method: reqwest::Method,
@@ -354,14 +363,20 @@ where
 }
 
 /// A bus that can be switched off: publishing fails while it is down, as with a stopped broker.
+/// It also counts what it published, to catch an event sent twice.
 pub struct FlakyBus {
     pub inner: Arc<dyn EventBus>,
     pub down: std::sync::atomic::AtomicBool,
+    pub published: std::sync::atomic::AtomicUsize,
 }
 
 impl FlakyBus {
     pub fn new(inner: Arc<dyn EventBus>) -> Self {
-        Self { inner, down: Default::default() }
+        Self { inner, down: Default::default(), published: Default::default() }
+    }
+
+    pub fn published(&self) -> usize {
+        self.published.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn set_down(&self, down: bool) {
@@ -373,7 +388,9 @@ impl FlakyBus {
 impl EventBus for FlakyBus {
     async fn publish(&self, event: &events::CloudEvent) -> anyhow::Result<()> {
         anyhow::ensure!(!self.down.load(std::sync::atomic::Ordering::SeqCst), "broker unreachable");
-        self.inner.publish(event).await
+        self.inner.publish(event).await?;
+        self.published.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
     async fn subscribe(
         &self,

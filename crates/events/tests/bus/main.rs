@@ -131,3 +131,82 @@ async fn a_handler_that_keeps_failing_ends_dead_lettered_without_blocking_the_re
     .await;
     assert!(dead, "the failing event was dead-lettered");
 }
+
+async fn drain(relay: &Relay) {
+    while relay.pending().await.expect("pending") > 0 {
+        relay.relay_once().await.expect("relay step");
+    }
+}
+
+#[tokio::test]
+async fn two_relays_on_one_outbox_publish_each_event_once() {
+    let sys = TestSystem::start().await;
+    let (handler, _, _) = probe(&sys, &[PROBE_EVENT]).await;
+    let producer = sys.storage.database("producer").await.expect("database");
+    let counting = Arc::new(FlakyBus::new(sys.new_bus()));
+    let outbox = Outbox::new();
+    let mut tx = producer.pool.begin().await.expect("tx");
+    for _ in 0..60 {
+        outbox.add(&mut tx, event(false)).await.expect("outbox");
+    }
+    tx.commit().await.expect("commit");
+
+    let config = RelayConfig { batch_size: 7, ..Default::default() };
+    let relays: Vec<Relay> = (0..2)
+        .map(|_| {
+            Relay::new("producer", producer.clone(), counting.clone(), outbox.clone()).with_config(config)
+        })
+        .collect();
+    tokio::join!(drain(&relays[0]), drain(&relays[1]));
+    assert_eq!(counting.published(), 60, "no event was claimed by both relays");
+    assert!(
+        eventually(Duration::from_secs(10), || async { handler.handled.load(Ordering::SeqCst) == 60 }).await
+    );
+}
+
+/// Only where there is a broker to lose: the RabbitMQ bus reconnects, publisher and consumer.
+#[tokio::test]
+async fn the_rabbitmq_bus_recovers_when_its_connection_is_cut() {
+    let sys = TestSystem::start().await;
+    let Some((url, namespace)) = sys.amqp() else {
+        return; // embedded mode: the in-process bus has no connection to lose
+    };
+    let broker: std::net::SocketAddr = "127.0.0.1:5672".parse().expect("addr");
+    let proxy = testkit::TcpProxy::start(broker).await.expect("proxy");
+    let via_proxy = url
+        .replace("127.0.0.1:5672", &proxy.addr.to_string())
+        .replace("localhost:5672", &proxy.addr.to_string());
+    assert_ne!(via_proxy, url, "the test URL points at 127.0.0.1:5672");
+    let retry = events::RetryPolicy::default();
+    let bus: Arc<dyn events::EventBus> = Arc::new(events::RabbitBus::new(&via_proxy, &namespace, retry));
+
+    let db = sys.storage.database("probe").await.expect("probe database");
+    let handler = Arc::new(Probe::default());
+    let consumer = Arc::new(Consumer::new("probe", &[PROBE_EVENT], db, handler.clone()));
+    bus.subscribe(consumer, sys.running.as_ref().expect("running").shutdown_token())
+        .await
+        .expect("subscribed");
+    bus.publish(&event(false)).await.expect("published while up");
+    assert!(
+        eventually(Duration::from_secs(10), || async { handler.handled.load(Ordering::SeqCst) == 1 }).await
+    );
+
+    proxy.cut();
+    let producer = sys.storage.database("producer").await.expect("database");
+    let outbox = Outbox::new();
+    let relay = Relay::new("producer", producer.clone(), bus.clone(), outbox.clone())
+        .with_config(RelayConfig { max_backoff: Duration::from_millis(50), ..Default::default() });
+    let mut tx = producer.pool.begin().await.expect("tx");
+    outbox.add(&mut tx, event(false)).await.expect("outbox");
+    tx.commit().await.expect("commit");
+    assert_eq!(relay.relay_once().await.expect("relay step"), 0, "the broker is unreachable");
+    assert_eq!(relay.pending().await.expect("pending"), 1, "the event waits in the outbox");
+
+    proxy.restore();
+    let sent =
+        eventually(Duration::from_secs(10), || async { relay.relay_once().await.unwrap_or(0) == 1 }).await;
+    assert!(sent, "the publisher reconnected");
+    let handled =
+        eventually(Duration::from_secs(20), || async { handler.handled.load(Ordering::SeqCst) == 2 }).await;
+    assert!(handled, "the consumer reconnected and got the event");
+}

@@ -129,3 +129,28 @@ async fn unknown_routes_are_404_problems_and_health_is_up() {
         .await;
     assert!(openapi.body["paths"]["/api/v1/auth/login"].is_object(), "{}", openapi.body);
 }
+
+#[tokio::test]
+async fn the_trace_of_a_request_travels_into_its_event() {
+    let sys = TestSystem::start().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let res = sys
+        .http
+        .post(format!("{}/api/v1/auth/register", sys.gateway))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&json!({"email": "traced@example.com", "password": "follow-me-1", "name": "T"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["x-request-id"], trace_id, "the request id is the trace id");
+    let payload: String = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE event_type = 'user.registered' AND payload LIKE '%traced@%'",
+    )
+    .fetch_one(&sys.db("identity").pool)
+    .await
+    .expect("the event is in the outbox");
+    let event: serde_json::Value = serde_json::from_str(&payload).expect("json");
+    let traceparent = event["traceparent"].as_str().expect("a traceparent");
+    assert!(traceparent.starts_with(&format!("00-{trace_id}-")), "{traceparent}");
+}
