@@ -65,6 +65,15 @@ impl HttpLimits {
     }
 }
 
+/// Declare the `bearer` scheme that operations name in `security(("bearer" = []))`.
+pub fn with_bearer_scheme(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    let scheme =
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build());
+    openapi.components.get_or_insert_with(Default::default).add_security_scheme("bearer", scheme);
+    openapi
+}
+
 /// A service's full application: its `api` routes plus everything every service has.
 pub fn service_app(
     platform: &Platform,
@@ -73,7 +82,7 @@ pub fn service_app(
     checks: Vec<Arc<dyn ReadinessCheck>>,
 ) -> anyhow::Result<Router> {
     let limits = HttpLimits::from_settings(&platform.settings)?;
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(with_bearer_scheme(openapi));
     let checks = Arc::new(checks);
     let ops = Router::new()
         .route("/health/live", get(|| async { Json(json!({"status": "ok"})) }))
@@ -244,5 +253,95 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{body::Body, routing::post};
+    use tower::ServiceExt;
+
+    async fn panics() -> &'static str {
+        panic!("a bug")
+    }
+
+    fn app(limits: HttpLimits) -> Router {
+        let router = Router::new()
+            .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }))
+            .route(
+                "/echo",
+                post(|crate::extract::ApiJson(v): crate::extract::ApiJson<serde_json::Value>| async move {
+                    Json(v)
+                }),
+            )
+            .route("/panic", get(panics));
+        with_middleware(router, "test", limits, Arc::new(Verifier::without_keys()))
+    }
+
+    async fn call(
+        app: Router,
+        request: axum::http::Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let response = app.oneshot(request).await.expect("infallible");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+        (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    fn get_request(path: &str) -> axum::http::Request<Body> {
+        axum::http::Request::get(path).body(Body::empty()).expect("request")
+    }
+
+    #[tokio::test]
+    async fn a_slow_handler_is_cut_off_with_a_503_problem() {
+        let limits = HttpLimits { request_timeout: Duration::from_millis(50), body_limit: 1024 };
+        let (status, headers, body) = call(app(limits), get_request("/slow")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["type"], "urn:marquee:problem:timeout");
+        assert!(headers.contains_key(REQUEST_ID));
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_a_413_problem() {
+        let limits = HttpLimits { request_timeout: Duration::from_secs(5), body_limit: 64 };
+        let big = format!("{{\"x\": \"{}\"}}", "a".repeat(200));
+        let request = axum::http::Request::post("/echo")
+            .header("content-type", "application/json")
+            .body(Body::from(big))
+            .expect("request");
+        let (status, _, body) = call(app(limits), request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["type"], "urn:marquee:problem:payload-too-large");
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_500_problem_and_unknown_routes_and_methods_are_problems() {
+        let limits = HttpLimits { request_timeout: Duration::from_secs(5), body_limit: 1024 };
+        let (status, headers, body) = call(app(limits), get_request("/panic")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[header::CONTENT_TYPE], crate::problem::CONTENT_TYPE);
+        assert_eq!(body["type"], "urn:marquee:problem:internal");
+        let (status, _, _) = call(app(limits), get_request("/nowhere")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, body) = call(app(limits), get_request("/echo")).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["type"], "urn:marquee:problem:method-not-allowed");
+    }
+
+    #[tokio::test]
+    async fn a_request_id_is_kept_when_sane_and_made_when_not() {
+        let limits = HttpLimits { request_timeout: Duration::from_secs(5), body_limit: 1024 };
+        let req = axum::http::Request::get("/nowhere")
+            .header(REQUEST_ID, "abc-123")
+            .body(Body::empty())
+            .expect("req");
+        let (_, headers, _) = call(app(limits), req).await;
+        assert_eq!(headers[REQUEST_ID], "abc-123");
+        let req =
+            axum::http::Request::get("/nowhere").header(REQUEST_ID, "a b").body(Body::empty()).expect("req");
+        let (_, headers, _) = call(app(limits), req).await;
+        let made = headers[REQUEST_ID].to_str().expect("ascii");
+        assert_eq!(made.len(), 32, "a trace id: {made}");
     }
 }

@@ -128,6 +128,7 @@ async fn unknown_routes_are_404_problems_and_health_is_up() {
         .request(reqwest::Method::GET, &format!("{}/openapi.json", sys.service_url("identity")), None, None)
         .await;
     assert!(openapi.body["paths"]["/api/v1/auth/login"].is_object(), "{}", openapi.body);
+    assert_eq!(openapi.body["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
 }
 
 #[tokio::test]
