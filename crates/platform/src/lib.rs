@@ -7,6 +7,7 @@
 //! - [`extract`]: `ApiJson` and `ApiQuery`, whose rejections are problems (400/413/415/422).
 //! - [`pagination`]: the `?page=&per_page=` request and the `{items, page, per_page, total}` shape.
 //! - [`db`]: one pool type over SQLite and PostgreSQL, and migrations.
+//! - [`cache`]: Redis or in-process, behind one trait.
 //! - [`auth`]: JWT verification against identity's JWKS, the `AuthUser` family of extractors,
 //!   and the service tokens services use to call each other.
 //! - [`server`]: the one call that gives a service its middleware, health, metrics and OpenAPI,
@@ -15,6 +16,7 @@
 //! - [`time`]: clock helpers; times are epoch milliseconds in storage, RFC 3339 on the wire.
 
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod db;
 pub mod extract;
@@ -43,6 +45,8 @@ pub struct Platform {
     pub service_tokens: Arc<auth::ServiceTokens>,
     /// Shared outgoing HTTP client (connection pool).
     pub http: reqwest::Client,
+    /// Redis when `MARQUEE_REDIS_URL` is set, else in-process.
+    pub cache: Arc<dyn cache::Cache>,
     /// Cancelled when the process shuts down; background loops watch it.
     pub shutdown: CancellationToken,
     /// Background tasks (relay, consumers); the runner waits for them after shutdown.
@@ -50,6 +54,13 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// `/health/ready` checks: the cache, when it is a shared one (Redis).
+    pub fn cache_check(&self) -> Option<Arc<dyn server::ReadinessCheck>> {
+        self.settings
+            .get("MARQUEE_REDIS_URL")
+            .map(|_| Arc::new(cache::CacheReadiness(self.cache.clone())) as Arc<dyn server::ReadinessCheck>)
+    }
+
     /// A platform for `service` whose verifier fetches identity's JWKS from the configured
     /// `MARQUEE_IDENTITY_URL`.
     pub fn new(
@@ -64,7 +75,7 @@ impl Platform {
             // Only identity itself runs without it, and it verifies with its own keys.
             None => auth::Verifier::without_keys(),
         };
-        Ok(Self::with_verifier(service, settings, shutdown, Arc::new(verifier), http))
+        Self::with_verifier(service, settings, shutdown, Arc::new(verifier), http)
     }
 
     /// A platform with a given verifier (identity verifies with its own keys).
@@ -74,7 +85,17 @@ impl Platform {
         shutdown: CancellationToken,
         verifier: Arc<auth::Verifier>,
         http: reqwest::Client,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
+        // Keys are `<namespace>:<service>:...`: services never read each other's entries.
+        let cache: Arc<dyn cache::Cache> = match settings.get("MARQUEE_REDIS_URL") {
+            Some(url) => {
+                let namespace = settings.get("MARQUEE_REDIS_NAMESPACE").unwrap_or("marquee");
+                Arc::new(cache::RedisCache::new(url, &format!("{namespace}:{service}"))?)
+            }
+            None => {
+                Arc::new(cache::MemoryCache::new(settings.parse_or("MARQUEE_CACHE_MAX_ENTRIES", 10_000)?))
+            }
+        };
         let secret = settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().to_owned();
         let service_tokens = Arc::new(auth::ServiceTokens::new(
             service,
@@ -82,7 +103,16 @@ impl Platform {
             secret,
             http.clone(),
         ));
-        Self { service, settings, verifier, service_tokens, http, shutdown, tasks: TaskTracker::new() }
+        Ok(Self {
+            service,
+            settings,
+            verifier,
+            service_tokens,
+            http,
+            cache,
+            shutdown,
+            tasks: TaskTracker::new(),
+        })
     }
 }
 

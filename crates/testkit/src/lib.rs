@@ -1,6 +1,7 @@
 //! Start Marquee for a test: the whole system in-process on port 0 with temporary storage, or,
 //! when `MARQUEE_TEST_DATABASE_URL` and `MARQUEE_TEST_AMQP_URL` are set, on those servers with a
-//! fresh database and a fresh RabbitMQ namespace per test, removed afterwards.
+//! fresh database and a fresh RabbitMQ namespace per test, and with `MARQUEE_TEST_REDIS_URL` a
+//! fresh Redis key prefix; all removed afterwards.
 //!
 //! # Layout
 //! - [`TestSystem`]: start, talk to (one method per common call), clean up.
@@ -169,6 +170,7 @@ pub struct TestSystem {
     pub storage: Storage,
     pub settings: Settings,
     rabbit: Option<(String, String)>,
+    redis: Option<(String, String)>,
 }
 
 impl TestSystem {
@@ -186,6 +188,16 @@ impl TestSystem {
         }
         let storage = Storage::fresh().await?;
         let (broker, rabbit) = test_broker();
+        let mut settings = settings;
+        let redis = match std::env::var("MARQUEE_TEST_REDIS_URL") {
+            Ok(url) if !url.trim().is_empty() => {
+                let namespace = format!("marquee-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+                settings.set("MARQUEE_REDIS_URL", url.trim());
+                settings.set("MARQUEE_REDIS_NAMESPACE", namespace.clone());
+                Some((url.trim().to_owned(), namespace))
+            }
+            _ => None,
+        };
         let running = system::start(SystemConfig {
             storage: storage.system_storage(),
             broker,
@@ -200,6 +212,7 @@ impl TestSystem {
             http: reqwest::Client::new(),
             storage,
             rabbit,
+            redis,
         })
     }
 
@@ -331,6 +344,13 @@ impl TestSystem {
 
 impl Drop for TestSystem {
     fn drop(&mut self) {
+        if let Some((url, namespace)) = self.redis.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                rt.block_on(platform::cache::RedisCache::new(&url, &namespace)?.clear())
+            })
+            .join();
+        }
         if let Some((url, ns)) = self.rabbit.take() {
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -94,12 +94,10 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     bus.subscribe(Arc::new(consumer), platform.shutdown.clone()).await?;
 
     let (api, openapi) = routes::router(state);
-    platform::server::service_app(
-        &platform,
-        api,
-        openapi,
-        vec![Arc::new(db), Arc::new(events::BusReadiness(bus))],
-    )
+    let mut checks: Vec<Arc<dyn platform::server::ReadinessCheck>> =
+        vec![Arc::new(db), Arc::new(events::BusReadiness(bus))];
+    checks.extend(platform.cache_check());
+    platform::server::service_app(&platform, api, openapi, checks)
 }
 
 /// The admin account from `MARQUEE_ADMIN_EMAIL` / `MARQUEE_ADMIN_PASSWORD`: created when missing,

@@ -129,6 +129,15 @@ async fn unknown_routes_are_404_problems_and_health_is_up() {
         .await;
     assert!(openapi.body["paths"]["/api/v1/auth/login"].is_object(), "{}", openapi.body);
     assert_eq!(openapi.body["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let ready = sys
+        .request(reqwest::Method::GET, &format!("{}/health/ready", sys.service_url("identity")), None, None)
+        .await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.body["checks"]["database"], "ok");
+    assert_eq!(ready.body["checks"]["broker"], "ok");
+    if std::env::var("MARQUEE_TEST_REDIS_URL").is_ok_and(|u| !u.is_empty()) {
+        assert_eq!(ready.body["checks"]["cache"], "ok");
+    }
 }
 
 #[tokio::test]
