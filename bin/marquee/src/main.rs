@@ -30,10 +30,12 @@ struct Cli {
 enum Command {
     /// Every service in one process, on SQLite, with the in-process event bus.
     Up {
-        #[arg(long, env = "MARQUEE_DATA_DIR", default_value = "./data")]
-        data_dir: PathBuf,
-        #[arg(long, env = "MARQUEE_PORT", default_value_t = 8080)]
-        port: u16,
+        /// Default: MARQUEE_DATA_DIR, else ./data.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Default: MARQUEE_PORT, else 8080.
+        #[arg(long)]
+        port: Option<u16>,
         /// Start without demo data.
         #[arg(long)]
         no_demo: bool,
@@ -41,17 +43,20 @@ enum Command {
     /// One service, configured from MARQUEE_* variables.
     Serve {
         service: String,
-        /// Default: the service's port in ARCHITECTURE.md (gateway 8080, identity 8081, ...).
-        #[arg(long, env = "MARQUEE_PORT")]
+        /// Default: MARQUEE_PORT, else the service's port in ARCHITECTURE.md (gateway 8080,
+        /// identity 8081, ...).
+        #[arg(long)]
         port: Option<u16>,
-        #[arg(long, env = "MARQUEE_BIND", default_value = "0.0.0.0")]
-        bind: std::net::IpAddr,
+        /// Default: MARQUEE_BIND, else 0.0.0.0.
+        #[arg(long)]
+        bind: Option<std::net::IpAddr>,
     },
     /// Apply a service's migrations and exit.
     Migrate {
         service: String,
-        /// For the embedded mode: migrate `<DIR>/<service>.db` when no database URL is set.
-        #[arg(long, env = "MARQUEE_DATA_DIR")]
+        /// For the embedded mode: migrate `<DIR>/<service>.db` when no database URL is set
+        /// (default: MARQUEE_DATA_DIR).
+        #[arg(long)]
         data_dir: Option<PathBuf>,
     },
 }
@@ -86,21 +91,32 @@ async fn main() -> anyhow::Result<()> {
     platform::telemetry::init_logging();
     platform::install_crypto_provider();
     let cli = Cli::parse();
-    let command =
-        cli.command.unwrap_or(Command::Up { data_dir: "./data".into(), port: 8080, no_demo: false });
+    // Flags win over MARQUEE_* variables, which win over marquee.toml.
+    let settings = Settings::load()?;
+    let command = cli.command.unwrap_or(Command::Up { data_dir: None, port: None, no_demo: false });
+    let data_dir =
+        |flag: Option<PathBuf>| flag.or_else(|| settings.get("MARQUEE_DATA_DIR").map(PathBuf::from));
     match command {
-        Command::Up { data_dir, port, no_demo } => up(data_dir, port, no_demo).await,
-        Command::Serve { service, port, bind } => {
-            serve(&service, SocketAddr::new(bind, port.unwrap_or(default_port(&service)))).await
+        Command::Up { data_dir: dir, port, no_demo } => {
+            let port = port.map_or_else(|| settings.parse_or("MARQUEE_PORT", 8080), Ok)?;
+            let dir = data_dir(dir).unwrap_or_else(|| "./data".into());
+            up(settings, dir, port, no_demo).await
         }
-        Command::Migrate { service, data_dir } => migrate(&service, data_dir).await,
+        Command::Serve { service, port, bind } => {
+            let port = port.map_or_else(|| settings.parse_or("MARQUEE_PORT", default_port(&service)), Ok)?;
+            let bind = bind.map_or_else(|| settings.parse_or("MARQUEE_BIND", [0, 0, 0, 0].into()), Ok)?;
+            serve(settings, &service, SocketAddr::new(bind, port)).await
+        }
+        Command::Migrate { service, data_dir: dir } => {
+            let dir = data_dir(dir);
+            migrate(settings, &service, dir).await
+        }
     }
 }
 
-async fn up(data_dir: PathBuf, port: u16, _no_demo: bool) -> anyhow::Result<()> {
+async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, _no_demo: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut settings = Settings::from_env();
     // First start: make an admin unless one is configured, and say its password once.
     let first_start = !data_dir.join("identity.db").exists();
     let mut made_admin = None;
@@ -132,9 +148,8 @@ async fn up(data_dir: PathBuf, port: u16, _no_demo: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn serve(service: &str, addr: SocketAddr) -> anyhow::Result<()> {
+async fn serve(settings: Settings, service: &str, addr: SocketAddr) -> anyhow::Result<()> {
     let service = services::static_name(service)?;
-    let settings = Settings::from_env();
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let platform = Platform::new(service, settings.clone(), shutdown.clone())?;
@@ -173,9 +188,8 @@ async fn serve(service: &str, addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn migrate(service: &str, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+async fn migrate(settings: Settings, service: &str, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let migrator = services::migrator(service)?;
-    let settings = Settings::from_env();
     let config = match (DbConfig::from_settings(&settings, service), data_dir) {
         (Ok(config), _) => config,
         (Err(_), Some(dir)) => {

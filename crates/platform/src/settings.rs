@@ -1,10 +1,17 @@
 //! Configuration as a map of `MARQUEE_*` names to values.
 //!
+//! Sources, strongest first: command-line flags (applied by the binary), `MARQUEE_*` environment
+//! variables, then an optional `marquee.toml` (`MARQUEE_CONFIG` names another path), whose keys
+//! are the variable names without `MARQUEE_`, lowercase, tables joining with `_`:
+//! `[identity] database_url = "..."` is `MARQUEE_IDENTITY_DATABASE_URL`.
+//!
 //! A map rather than a struct per service because tests start many systems in one process, where
 //! the process environment cannot differ between them; the binary fills it from the environment,
 //! tests fill it by hand, and every service reads the same names either way.
 
-use std::{collections::BTreeMap, str::FromStr, time::Duration};
+use std::{collections::BTreeMap, path::Path, str::FromStr, time::Duration};
+
+use anyhow::Context;
 
 #[derive(Debug, Clone, Default)]
 pub struct Settings(BTreeMap<String, String>);
@@ -13,6 +20,63 @@ impl Settings {
     /// Every `MARQUEE_*` variable of the process environment.
     pub fn from_env() -> Self {
         Self(std::env::vars().filter(|(k, _)| k.starts_with("MARQUEE_")).collect())
+    }
+
+    /// The environment over `marquee.toml` (or the file `MARQUEE_CONFIG` names; that one must
+    /// exist). A missing default file is fine: the file is optional.
+    pub fn load() -> anyhow::Result<Self> {
+        let env = Self::from_env();
+        let (path, required) = match env.get("MARQUEE_CONFIG") {
+            Some(p) => (p.to_owned(), true),
+            None => ("marquee.toml".to_owned(), false),
+        };
+        let path = Path::new(&path);
+        if !path.exists() {
+            anyhow::ensure!(!required, "MARQUEE_CONFIG names {}, which does not exist", path.display());
+            return Ok(env);
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut settings = Self::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
+        settings.0.extend(env.0);
+        Ok(settings)
+    }
+
+    /// Settings from TOML text (see the module docs for the naming).
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        fn scalar(value: &toml::Value) -> anyhow::Result<String> {
+            Ok(match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Datetime(d) => d.to_string(),
+                // Several URLs of one service, for instance.
+                toml::Value::Array(items) => {
+                    items.iter().map(scalar).collect::<anyhow::Result<Vec<_>>>()?.join(",")
+                }
+                toml::Value::Table(_) => anyhow::bail!("a table where a value was expected"),
+            })
+        }
+        fn flatten(
+            prefix: &str,
+            table: &toml::Table,
+            out: &mut BTreeMap<String, String>,
+        ) -> anyhow::Result<()> {
+            for (key, value) in table {
+                let name = format!("{prefix}_{}", key.to_ascii_uppercase().replace('-', "_"));
+                match value {
+                    toml::Value::Table(inner) => flatten(&name, inner, out)?,
+                    other => {
+                        out.insert(name.clone(), scalar(other).with_context(|| name)?);
+                    }
+                }
+            }
+            Ok(())
+        }
+        let table: toml::Table = toml::from_str(text)?;
+        let mut out = BTreeMap::new();
+        flatten("MARQUEE", &table, &mut out)?;
+        Ok(Self(out))
     }
 
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
@@ -87,6 +151,20 @@ mod tests {
         assert_eq!(s.get("MARQUEE_A"), None);
         let err = s.parse::<u32>("MARQUEE_N").expect_err("not a number");
         assert!(err.to_string().contains("MARQUEE_N"));
+    }
+
+    #[test]
+    fn toml_keys_become_variable_names() {
+        let s = Settings::from_toml(
+            "port = 9000\ndata_dir = \"/srv/marquee\"\n[identity]\ndatabase_url = \"postgres://h/id\"\n\
+             [catalog]\nurl = [\"http://a\", \"http://b\"]\n",
+        )
+        .expect("valid TOML");
+        assert_eq!(s.get("MARQUEE_PORT"), Some("9000"));
+        assert_eq!(s.get("MARQUEE_DATA_DIR"), Some("/srv/marquee"));
+        assert_eq!(s.get("MARQUEE_IDENTITY_DATABASE_URL"), Some("postgres://h/id"));
+        assert_eq!(s.service_urls("catalog"), vec!["http://a", "http://b"]);
+        assert!(Settings::from_toml("port = ").is_err());
     }
 
     #[test]

@@ -99,3 +99,41 @@ async fn up_starts_from_an_empty_data_dir_and_restarts_with_users_and_keys_intac
     stop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn settings_come_from_marquee_toml_and_a_named_file_that_is_missing_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("marquee-toml-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let port = free_port();
+    std::fs::write(
+        dir.join("marquee.toml"),
+        format!("port = {port}\ndata_dir = \"{}\"\n", dir.join("data").display()),
+    )
+    .expect("config written");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .current_dir(&dir)
+        .env_remove("MARQUEE_PORT")
+        .env_remove("MARQUEE_DATA_DIR")
+        .env("MARQUEE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("marquee starts");
+    let first =
+        BufReader::new(child.stdout.take().expect("stdout")).lines().next().expect("a line").expect("text");
+    assert!(first.contains(&format!(":{port}")), "the port came from marquee.toml: {first}");
+    assert!(dir.join("data").join("identity.db").exists(), "the data dir came from marquee.toml");
+    stop(child);
+
+    // A config file that is named but missing is an error, not silently ignored.
+    let out = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["migrate", "identity"])
+        .current_dir(&dir)
+        .env("MARQUEE_CONFIG", dir.join("nope.toml"))
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
