@@ -2,5 +2,6 @@
 //! PostgreSQL and RabbitMQ.
 
 mod auth;
+mod extractors;
 mod tokens;
 mod users;
