@@ -116,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, _no_demo: bool) -> anyhow::Result<()> {
     let started = Instant::now();
+    let stop = platform::server::shutdown_signal();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     // First start: make an admin unless one is configured, and say its password once.
     let first_start = !data_dir.join("identity.db").exists();
@@ -142,13 +143,14 @@ async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, _no_demo: bool
     if let Some((email, password)) = made_admin {
         say(&format!("Admin login (shown once): {email} / {password}"));
     }
-    platform::server::shutdown_signal().await;
+    stop.await;
     say("Shutting down...");
     running.stop().await;
     Ok(())
 }
 
 async fn serve(settings: Settings, service: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    let stop = platform::server::shutdown_signal();
     let service = services::static_name(service)?;
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -176,7 +178,7 @@ async fn serve(settings: Settings, service: &str, addr: SocketAddr) -> anyhow::R
     };
     tracing::info!(service, %addr, "serving");
     let server = tokio::spawn(platform::server::serve(listener, app, shutdown.clone()));
-    platform::server::shutdown_signal().await;
+    stop.await;
     tracing::info!(service, "shutting down");
     shutdown.cancel();
     server.await??;

@@ -137,8 +137,22 @@ impl Db {
         }
     }
 
+    /// Apply pending migrations. On PostgreSQL, sqlx holds an advisory lock, so replicas
+    /// starting together take turns. SQLite has no such lock: a process that races another one
+    /// over the same file fails, waits, and finds the work done on a later try.
     pub async fn migrate(&self, migrator: &Migrator) -> anyhow::Result<()> {
-        migrator.run(&self.pool).await.context("applying migrations")
+        let mut attempt = 0u32;
+        loop {
+            match migrator.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) if self.engine == Engine::Sqlite && attempt < 10 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "migrating the SQLite database failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(anyhow::anyhow!("{e}")).context("applying migrations"),
+            }
+        }
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {

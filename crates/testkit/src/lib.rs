@@ -83,6 +83,18 @@ impl Storage {
         }
     }
 
+    /// Environment for a `marquee serve` process of `service` on this storage: its own SQLite
+    /// file, or the test's PostgreSQL database with a schema per service.
+    pub fn serve_env(&self, service: &str) -> Vec<(String, String)> {
+        match &self.kind {
+            StorageKind::Dir(dir) => vec![(
+                Settings::service_key(service, "DATABASE_URL"),
+                format!("sqlite://{}?mode=rwc", dir.join(format!("{service}.db")).display()),
+            )],
+            StorageKind::Postgres { url, .. } => vec![("MARQUEE_DATABASE_URL".to_owned(), url.clone())],
+        }
+    }
+
     /// A database for a test's own service `name`, with the event tables migrated.
     pub async fn database(&self, name: &str) -> anyhow::Result<Db> {
         let config = match &self.kind {
@@ -138,7 +150,7 @@ fn with_database(url: &str, database: &str) -> String {
 }
 
 /// The broker for a test: a fresh RabbitMQ namespace, or the in-process bus.
-fn test_broker() -> (Broker, Option<(String, String)>) {
+pub fn test_broker() -> (Broker, Option<(String, String)>) {
     match std::env::var("MARQUEE_TEST_AMQP_URL") {
         Ok(url) if !url.trim().is_empty() && distributed() => {
             let namespace = format!("marquee-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -342,6 +354,18 @@ impl TestSystem {
     }
 }
 
+/// Remove a RabbitMQ namespace's exchange and the named services' queues.
+pub fn delete_rabbit_namespace(url: &str, namespace: &str, services: &[&str]) {
+    let (url, namespace) = (url.to_owned(), namespace.to_owned());
+    let services: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let names: Vec<&str> = services.iter().map(String::as_str).collect();
+        rt.block_on(events::RabbitBus::new(&url, &namespace, Default::default()).delete_topology(&names))
+    })
+    .join();
+}
+
 impl Drop for TestSystem {
     fn drop(&mut self) {
         if let Some((url, namespace)) = self.redis.take() {
@@ -352,14 +376,7 @@ impl Drop for TestSystem {
             .join();
         }
         if let Some((url, ns)) = self.rabbit.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                rt.block_on(
-                    events::RabbitBus::new(&url, &ns, Default::default())
-                        .delete_topology(&["identity", "probe"]),
-                )
-            })
-            .join();
+            delete_rabbit_namespace(&url, &ns, &["identity", "probe"]);
         }
     }
 }

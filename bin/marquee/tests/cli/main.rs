@@ -126,6 +126,20 @@ async fn settings_come_from_marquee_toml_and_a_named_file_that_is_missing_is_an_
     assert!(dir.join("data").join("identity.db").exists(), "the data dir came from marquee.toml");
     stop(child);
 
+    // migrate applies a service's migrations and exits.
+    let out = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["migrate", "identity", "--data-dir"])
+        .arg(dir.join("migrated"))
+        .env_remove("MARQUEE_IDENTITY_DATABASE_URL")
+        .env_remove("MARQUEE_DATABASE_URL")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.join("migrated").join("identity.db").exists());
+    let unknown =
+        Command::new(env!("CARGO_BIN_EXE_marquee")).args(["migrate", "nothing"]).output().expect("runs");
+    assert!(!unknown.status.success());
+
     // A config file that is named but missing is an error, not silently ignored.
     let out = Command::new(env!("CARGO_BIN_EXE_marquee"))
         .args(["migrate", "identity"])
@@ -136,4 +150,98 @@ async fn settings_come_from_marquee_toml_and_a_named_file_that_is_missing_is_an_
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `marquee serve` with the environment a deployment gives it.
+fn serve(service: &str, port: u16, env: &[(String, String)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["serve", service, "--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("MARQUEE_LOG", "warn")
+        .env("MARQUEE_RELAY_POLL_MS", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("marquee serve starts")
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not become ready");
+}
+
+/// The distributed shape: two identity replicas started together on one empty database, and a
+/// gateway, each its own process. On PostgreSQL and RabbitMQ when MARQUEE_TEST_* are set, else on
+/// one SQLite file with each process's own in-process bus.
+#[tokio::test]
+async fn serve_runs_replicas_and_the_gateway_as_separate_processes() {
+    let storage = testkit::Storage::fresh().await.expect("storage");
+    let mut env = storage.serve_env("identity");
+    let secret = "a-shared-secret-for-this-test-only";
+    env.push(("MARQUEE_SERVICE_SECRET".into(), secret.into()));
+    let rabbit = match testkit::test_broker().1 {
+        Some((url, namespace)) => {
+            env.push(("MARQUEE_AMQP_URL".into(), url.clone()));
+            env.push(("MARQUEE_AMQP_NAMESPACE".into(), namespace.clone()));
+            Some((url, namespace))
+        }
+        None => None,
+    };
+    let (p1, p2, pg) = (free_port(), free_port(), free_port());
+    let replicas = [serve("identity", p1, &env), serve("identity", p2, &env)];
+    let urls = format!("http://127.0.0.1:{p1},http://127.0.0.1:{p2}");
+    env.push(("MARQUEE_IDENTITY_URL".into(), urls));
+    let gateway = serve("gateway", pg, &env);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+    let base = format!("http://127.0.0.1:{pg}");
+    for port in [p1, p2] {
+        wait_ready(&http, &format!("http://127.0.0.1:{port}/health/ready")).await;
+    }
+    wait_ready(&http, &format!("{base}/health")).await;
+
+    let session: Value = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "replicated@example.com", "password": "two-of-us-1", "name": "R"}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let token = session["access_token"].as_str().expect("a token").to_owned();
+    // Round robin sends these to both replicas: each accepts the other's tokens.
+    for _ in 0..4 {
+        let me = http.get(format!("{base}/api/v1/users/me")).bearer_auth(&token).send().await.expect("sent");
+        assert_eq!(me.status(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let activity: Value = http
+            .get(format!("{base}/api/v1/users/me/activity"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        if activity["items"].as_array().is_some_and(|i| i.iter().any(|a| a["kind"] == "registered")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "user.registered reached the activity log: {activity}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop(gateway);
+    for replica in replicas {
+        stop(replica);
+    }
+    if let Some((url, namespace)) = rabbit {
+        testkit::delete_rabbit_namespace(&url, &namespace, &["identity"]);
+    }
 }
