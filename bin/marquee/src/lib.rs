@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`services`]: the registry of services and how each is built.
 //! - [`system`]: starting several services in one process (the embedded mode, and tests).
+//! - [`loadtest`]: traffic against a running deployment, with throughput and percentiles.
 
+pub mod loadtest;
 pub mod services;
 pub mod system;

@@ -51,6 +51,8 @@ enum Command {
         #[arg(long)]
         bind: Option<std::net::IpAddr>,
     },
+    /// Drive a running deployment and print throughput and latency percentiles.
+    Loadtest(marquee::loadtest::LoadtestArgs),
     /// Apply a service's migrations and exit.
     Migrate {
         service: String,
@@ -107,6 +109,11 @@ async fn main() -> anyhow::Result<()> {
             let bind = bind.map_or_else(|| settings.parse_or("MARQUEE_BIND", [0, 0, 0, 0].into()), Ok)?;
             serve(settings, &service, SocketAddr::new(bind, port)).await
         }
+        Command::Loadtest(args) => {
+            let results = marquee::loadtest::run(args.clone()).await?;
+            marquee::loadtest::print(&args, &results);
+            Ok(())
+        }
         Command::Migrate { service, data_dir: dir } => {
             let dir = data_dir(dir);
             migrate(settings, &service, dir).await
@@ -114,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, _no_demo: bool) -> anyhow::Result<()> {
+async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, no_demo: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let stop = platform::server::shutdown_signal();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
@@ -126,6 +133,10 @@ async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, _no_demo: bool
         settings.set("MARQUEE_ADMIN_EMAIL", "admin@marquee.local");
         settings.set("MARQUEE_ADMIN_PASSWORD", password.clone());
         made_admin = Some(("admin@marquee.local", password));
+    }
+    if !no_demo && settings.get("MARQUEE_DEMO").is_none() {
+        // Loaded only into an empty catalog, so later starts keep what the admin changed.
+        settings.set("MARQUEE_DEMO", "1");
     }
     let running = system::start(SystemConfig {
         storage: Storage::Sqlite { data_dir: data_dir.clone() },

@@ -9,7 +9,7 @@ use platform::{Platform, db::Db};
 
 /// The services this build contains, in start order (identity first: the others verify tokens
 /// against it). The gateway is not in the list: it has no database and is started last.
-pub const SERVICES: &[&str] = &["identity"];
+pub const SERVICES: &[&str] = &["identity", "catalog"];
 
 pub fn is_known(service: &str) -> bool {
     SERVICES.contains(&service) || service == gateway::SERVICE
@@ -28,6 +28,7 @@ pub fn static_name(service: &str) -> anyhow::Result<&'static str> {
 pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
     match service {
         "identity" => Ok(identity::migrator()),
+        "catalog" => Ok(catalog::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -41,6 +42,7 @@ pub async fn build(
 ) -> anyhow::Result<Router> {
     match service {
         "identity" => identity::build(platform, db, bus).await,
+        "catalog" => catalog::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

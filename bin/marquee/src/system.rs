@@ -40,6 +40,8 @@ pub struct SystemConfig {
 }
 
 pub struct RunningSystem {
+    config: SystemConfig,
+    in_process: Arc<dyn EventBus>,
     pub gateway_url: String,
     /// Each service's own base URL (the gateway's too).
     pub urls: BTreeMap<&'static str, String>,
@@ -64,6 +66,54 @@ impl RunningSystem {
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
+
+    /// Start one more replica of `service` on the same database and broker (tests of what
+    /// replicas share); returns its base URL. The gateway keeps its configured upstreams.
+    pub async fn start_replica(&self, service: &'static str) -> anyhow::Result<String> {
+        let (listener, url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let (app, _db, _bus) =
+            build_one(service, &self.config, &self.settings, &self.in_process, &self.shutdown, &self.tasks)
+                .await?;
+        self.tasks.spawn(platform::server::serve(listener, app, self.shutdown.clone()));
+        Ok(url)
+    }
+}
+
+/// Build one service of the system: its database, its bus, its application.
+async fn build_one(
+    service: &'static str,
+    config: &SystemConfig,
+    settings: &Settings,
+    in_process: &Arc<dyn EventBus>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> anyhow::Result<(axum::Router, Db, Arc<dyn EventBus>)> {
+    let retry = RetryPolicy::from_settings(settings)?;
+    let db_config = match &config.storage {
+        Storage::Sqlite { data_dir } => DbConfig::sqlite(data_dir, service),
+        Storage::Postgres { url } => DbConfig {
+            url: url.clone(),
+            schema: Some(service.to_owned()),
+            max_connections: settings.parse_or("MARQUEE_DATABASE_MAX_CONNECTIONS", 10)?,
+        },
+    };
+    let db = Db::connect(&db_config).await.with_context(|| format!("{service} database"))?;
+    // Like separate processes: each service has its own broker connection.
+    let bus: Arc<dyn EventBus> = match &config.broker {
+        Broker::InProcess => in_process.clone(),
+        Broker::RabbitMq { url, namespace } => Arc::new(RabbitBus::new(url, namespace, retry)),
+    };
+    let platform = Platform::new(service, settings.clone(), shutdown.clone())?;
+    let background = platform.tasks.clone();
+    let app = services::build(service, platform, db.clone(), bus.clone())
+        .await
+        .with_context(|| format!("starting {service}"))?;
+    // The system's stop waits for the service's background loops (relay, consumers) too.
+    tasks.spawn(async move {
+        background.close();
+        background.wait().await;
+    });
+    Ok((app, db, bus))
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, String)> {
@@ -103,30 +153,8 @@ pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
     let mut buses = BTreeMap::new();
     let mut databases = BTreeMap::new();
     for (service, listener) in listeners {
-        let db_config = match &config.storage {
-            Storage::Sqlite { data_dir } => DbConfig::sqlite(data_dir, service),
-            Storage::Postgres { url } => DbConfig {
-                url: url.clone(),
-                schema: Some(service.to_owned()),
-                max_connections: settings.parse_or("MARQUEE_DATABASE_MAX_CONNECTIONS", 10)?,
-            },
-        };
-        let db = Db::connect(&db_config).await.with_context(|| format!("{service} database"))?;
-        // Like separate processes: each service has its own broker connection.
-        let bus: Arc<dyn EventBus> = match &config.broker {
-            Broker::InProcess => in_process.clone(),
-            Broker::RabbitMq { url, namespace } => Arc::new(RabbitBus::new(url, namespace, retry)),
-        };
-        let platform = Platform::new(service, settings.clone(), shutdown.clone())?;
-        let service_tasks = platform.tasks.clone();
-        let app = services::build(service, platform, db.clone(), bus.clone())
-            .await
-            .with_context(|| format!("starting {service}"))?;
+        let (app, db, bus) = build_one(service, &config, &settings, &in_process, &shutdown, &tasks).await?;
         tasks.spawn(platform::server::serve(listener, app, shutdown.clone()));
-        tasks.spawn(async move {
-            service_tasks.close();
-            service_tasks.wait().await;
-        });
         buses.insert(service, bus);
         databases.insert(service, db);
     }
@@ -135,5 +163,5 @@ pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
     let app = gateway::build(&platform)?;
     tasks.spawn(platform::server::serve(gateway_listener, app, shutdown.clone()));
 
-    Ok(RunningSystem { gateway_url, urls, settings, buses, databases, shutdown, tasks })
+    Ok(RunningSystem { config, in_process, gateway_url, urls, settings, buses, databases, shutdown, tasks })
 }

@@ -5,13 +5,16 @@
 //! # Layout
 //! - [`envelope`]: the CloudEvents 1.0 envelope every event travels in.
 //! - [`event_types`]: the stable event type strings (routing keys on the broker).
-//! - [`identity`]: payloads emitted by the identity service.
+//! - [`identity`], [`catalog`]: payloads emitted by those services.
+//! - [`reviews`]: review payloads, which the catalog consumes for ratings.
 //! - [`booking`], [`streaming`]: payloads other services emit that identity already consumes.
 
 pub mod booking;
+pub mod catalog;
 pub mod envelope;
 pub mod event_types;
 pub mod identity;
+pub mod reviews;
 pub mod streaming;
 
 pub use envelope::CloudEvent;

@@ -19,6 +19,17 @@ pub trait EventBus: Send + Sync {
     /// Deliver the consumer's event types to it until `shutdown`.
     async fn subscribe(&self, consumer: Arc<Consumer>, shutdown: CancellationToken) -> anyhow::Result<()>;
 
+    /// Deliver `event_types` to this process itself, whichever replica published them: for
+    /// state each replica keeps in memory (a search index). No inbox and no retries: the handler
+    /// must be idempotent, and after a lost connection the bus calls its `resync`.
+    async fn subscribe_local(
+        &self,
+        service: &str,
+        event_types: &[&str],
+        handler: Arc<dyn LocalHandler>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()>;
+
     /// How many events ended dead-lettered for `consumer` (a service name).
     async fn dead_letter_count(&self, consumer: &str) -> anyhow::Result<u64>;
 
@@ -45,6 +56,25 @@ pub trait EventHandler: Send + Sync {
     /// Apply the event's effect inside `tx`, the transaction that also records it in the inbox.
     /// An error rolls both back and the event is retried, then dead-lettered.
     async fn handle(&self, tx: &mut AnyConnection, event: &CloudEvent) -> anyhow::Result<()>;
+
+    /// After the effect committed: drop cache entries it made stale (doing that before the
+    /// commit would let a reader cache the old value again in between).
+    async fn after_commit(&self, _event: &CloudEvent) {}
+}
+
+/// A replica's reaction to events, for state held in its own memory.
+#[async_trait::async_trait]
+pub trait LocalHandler: Send + Sync {
+    async fn handle(&self, event: &CloudEvent) -> anyhow::Result<()>;
+    /// Events may have been missed (a reconnect): rebuild from the source of truth.
+    async fn resync(&self) -> anyhow::Result<()>;
+}
+
+/// Run a local handler, logging rather than failing: local state is rebuilt on resync.
+pub(crate) async fn deliver_local(service: &str, handler: &dyn LocalHandler, event: &CloudEvent) {
+    if let Err(e) = handler.handle(event).await {
+        tracing::warn!(service, event_type = %event.event_type, event_id = %event.id, error = format!("{e:#}"), "local event handler failed");
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +160,7 @@ impl Consumer {
         }
         self.handler.handle(&mut tx, event).await?;
         tx.commit().await.context("committing the event's effect")?;
+        self.handler.after_commit(event).await;
         Ok(Delivery::Handled)
     }
 }

@@ -16,7 +16,7 @@ pub mod memory;
 pub mod outbox;
 pub mod rabbit;
 
-pub use bus::{BusReadiness, Consumer, Delivery, EventBus, EventHandler};
+pub use bus::{BusReadiness, Consumer, Delivery, EventBus, EventHandler, LocalHandler};
 pub use contracts::CloudEvent;
 pub use memory::InProcessBus;
 pub use outbox::{Outbox, Relay};

@@ -18,16 +18,19 @@ use platform::time::now_ms;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Consumer, EventBus, RetryPolicy};
+use crate::{Consumer, EventBus, LocalHandler, RetryPolicy, bus::deliver_local};
+
+type LocalSubscription = (String, Vec<String>, Arc<dyn LocalHandler>);
 
 pub struct InProcessBus {
     consumers: RwLock<Vec<Arc<Consumer>>>,
+    locals: RwLock<Vec<LocalSubscription>>,
     retry: RetryPolicy,
 }
 
 impl InProcessBus {
     pub fn new(retry: RetryPolicy) -> Self {
-        Self { consumers: RwLock::default(), retry }
+        Self { consumers: RwLock::default(), locals: RwLock::default(), retry }
     }
 
     fn consumers_of(&self, event_type: &str) -> Vec<Arc<Consumer>> {
@@ -39,6 +42,17 @@ impl InProcessBus {
 #[async_trait::async_trait]
 impl EventBus for InProcessBus {
     async fn publish(&self, event: &CloudEvent) -> anyhow::Result<()> {
+        let locals: Vec<_> = self
+            .locals
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, types, _)| types.iter().any(|t| t == &event.event_type))
+            .map(|(service, _, handler)| (service.clone(), handler.clone()))
+            .collect();
+        for (service, handler) in locals {
+            deliver_local(&service, handler.as_ref(), event).await;
+        }
         for consumer in self.consumers_of(&event.event_type) {
             if let Err(e) = consumer.deliver(event).await {
                 park(&consumer, event, &e, &self.retry).await.with_context(|| {
@@ -63,6 +77,18 @@ impl EventBus for InProcessBus {
                 }
             }
         });
+        Ok(())
+    }
+
+    async fn subscribe_local(
+        &self,
+        service: &str,
+        event_types: &[&str],
+        handler: Arc<dyn LocalHandler>,
+        _shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let types = event_types.iter().map(|t| (*t).to_owned()).collect();
+        self.locals.write().unwrap_or_else(|p| p.into_inner()).push((service.to_owned(), types, handler));
         Ok(())
     }
 

@@ -29,7 +29,7 @@ use lapin::{
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Consumer, EventBus, RetryPolicy};
+use crate::{Consumer, EventBus, LocalHandler, RetryPolicy, bus::deliver_local};
 
 const ATTEMPTS_HEADER: &str = "x-marquee-attempts";
 const ERROR_HEADER: &str = "x-marquee-error";
@@ -222,6 +222,63 @@ fn attempts_of(props: &BasicProperties) -> u32 {
     }
 }
 
+impl RabbitBus {
+    /// A queue of this process's own (exclusive, deleted with the connection), bound to the
+    /// types: every replica gets every event.
+    async fn declare_local(
+        &self,
+        channel: &Channel,
+        service: &str,
+        event_types: &[String],
+    ) -> anyhow::Result<String> {
+        let queue = format!("{}.{service}.replica.{}", self.namespace, uuid::Uuid::new_v4().simple());
+        let options = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+        channel.queue_declare(queue.clone().into(), options, FieldTable::default()).await?;
+        for event_type in event_types {
+            channel
+                .queue_bind(
+                    queue.clone().into(),
+                    self.exchange().into(),
+                    event_type.clone().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(queue)
+    }
+
+    async fn consume_local(
+        &self,
+        conn: Connection,
+        channel: Channel,
+        queue: String,
+        service: &str,
+        handler: &dyn LocalHandler,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let options = BasicConsumeOptions { no_ack: true, ..Default::default() };
+        let tag = format!("{service}-local-{}", uuid::Uuid::new_v4().simple());
+        let mut deliveries =
+            channel.basic_consume(queue.into(), tag.into(), options, FieldTable::default()).await?;
+        loop {
+            let delivery = tokio::select! {
+                () = shutdown.cancelled() => break,
+                next = deliveries.next() => match next {
+                    Some(d) => d.context("receiving a delivery")?,
+                    None => anyhow::bail!("the local consumer was cancelled by the broker"),
+                },
+            };
+            match serde_json::from_slice::<CloudEvent>(&delivery.data) {
+                Ok(event) => deliver_local(service, handler, &event).await,
+                Err(e) => tracing::warn!(service, error = %e, "a message that is not a CloudEvent"),
+            }
+        }
+        let _ = conn.close(0, "shutting down".into()).await;
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl EventBus for RabbitBus {
     async fn publish(&self, event: &CloudEvent) -> anyhow::Result<()> {
@@ -254,6 +311,78 @@ impl EventBus for RabbitBus {
                             () = tokio::time::sleep(wait) => {},
                         }
                     }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn subscribe_local(
+        &self,
+        service: &str,
+        event_types: &[&str],
+        handler: Arc<dyn LocalHandler>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let bus = Self::new(&self.url, &self.namespace, self.retry);
+        let types: Vec<String> = event_types.iter().map(|t| (*t).to_owned()).collect();
+        let service = service.to_owned();
+        // Bound before returning, like `subscribe`: nothing published after start-up is missed.
+        let (conn, channel) = bus.connect().await?;
+        let queue = bus.declare_local(&channel, &service, &types).await?;
+        tokio::spawn(async move {
+            let mut session = Some((conn, channel, queue));
+            let mut failures = 0;
+            while !shutdown.is_cancelled() {
+                let (conn, channel, queue) = match session.take() {
+                    Some(s) => s,
+                    None => {
+                        let fresh = async {
+                            let (conn, channel) = bus.connect().await?;
+                            let queue = bus.declare_local(&channel, &service, &types).await?;
+                            anyhow::Ok((conn, channel, queue))
+                        };
+                        match fresh.await {
+                            Ok(s) => {
+                                // Events published while we were away went to a queue that is gone.
+                                if let Err(e) = handler.resync().await {
+                                    tracing::warn!(
+                                        service,
+                                        error = format!("{e:#}"),
+                                        "resync after reconnecting failed"
+                                    );
+                                }
+                                s
+                            }
+                            Err(e) => {
+                                tracing::warn!(
+                                    service,
+                                    error = format!("{e:#}"),
+                                    "local consumer cannot reconnect yet"
+                                );
+                                let wait = crate::backoff(
+                                    Duration::from_millis(200),
+                                    failures,
+                                    Duration::from_secs(10),
+                                );
+                                failures = (failures + 1).min(16);
+                                tokio::select! {
+                                    () = shutdown.cancelled() => break,
+                                    () = tokio::time::sleep(wait) => {},
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                };
+                failures = 0;
+                match bus.consume_local(conn, channel, queue, &service, handler.as_ref(), &shutdown).await {
+                    Ok(()) => break,
+                    Err(e) => tracing::warn!(
+                        service,
+                        error = format!("{e:#}"),
+                        "local consumer lost its connection"
+                    ),
                 }
             }
         });

@@ -67,9 +67,9 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// serde reports a missing field at the parent's path; name the field itself.
+/// serde reports a missing or unknown field at the parent's path; name the field itself.
 fn missing_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("missing field `")?;
+    let rest = message.strip_prefix("missing field `").or_else(|| message.strip_prefix("unknown field `"))?;
     Some(rest.split('`').next()?.to_owned())
 }
 

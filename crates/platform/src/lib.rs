@@ -13,9 +13,11 @@
 //! - [`server`]: the one call that gives a service its middleware, health, metrics and OpenAPI,
 //!   and serves it until shutdown.
 //! - [`client`]: outgoing HTTP with trace propagation.
+//! - [`breaker`]: a circuit breaker for calls to other services and outside providers.
 //! - [`time`]: clock helpers; times are epoch milliseconds in storage, RFC 3339 on the wire.
 
 pub mod auth;
+pub mod breaker;
 pub mod cache;
 pub mod client;
 pub mod db;

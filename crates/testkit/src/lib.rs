@@ -237,6 +237,11 @@ impl TestSystem {
         self.running().urls.get(service).cloned().unwrap_or_else(|| panic!("no service {service}"))
     }
 
+    /// Start another replica of `service` on the same database and broker; its base URL.
+    pub async fn start_replica(&self, service: &'static str) -> String {
+        self.running().start_replica(service).await.expect("starting a replica")
+    }
+
     pub fn bus(&self, service: &str) -> Arc<dyn EventBus> {
         self.running().buses.get(service).cloned().unwrap_or_else(|| panic!("no bus for {service}"))
     }
@@ -317,6 +322,16 @@ impl TestSystem {
         Answer { status, headers, body }
     }
 
+    /// PUT/DELETE and friends to any URL (a service directly, or `self.gateway` + path).
+    pub async fn send(&self, method: &str, url: &str, body: Option<Value>, token: Option<&str>) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        self.request(method, url, body, token).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Answer {
+        self.request(reqwest::Method::DELETE, &self.url(path), None, token).await
+    }
+
     /// Register a user; panics unless it is a 201. Returns the session.
     pub async fn register(&self, email: &str) -> Value {
         let a = self
@@ -371,12 +386,13 @@ impl Drop for TestSystem {
         if let Some((url, namespace)) = self.redis.take() {
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                rt.block_on(platform::cache::RedisCache::new(&url, &namespace)?.clear())
+                // The client is made inside the runtime: it needs a reactor.
+                rt.block_on(async { platform::cache::RedisCache::new(&url, &namespace)?.clear().await })
             })
             .join();
         }
         if let Some((url, ns)) = self.rabbit.take() {
-            delete_rabbit_namespace(&url, &ns, &["identity", "probe"]);
+            delete_rabbit_namespace(&url, &ns, &["identity", "catalog", "probe"]);
         }
     }
 }
@@ -435,6 +451,15 @@ impl EventBus for FlakyBus {
         shutdown: tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<()> {
         self.inner.subscribe(consumer, shutdown).await
+    }
+    async fn subscribe_local(
+        &self,
+        service: &str,
+        event_types: &[&str],
+        handler: Arc<dyn events::LocalHandler>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.inner.subscribe_local(service, event_types, handler, shutdown).await
     }
     async fn dead_letter_count(&self, consumer: &str) -> anyhow::Result<u64> {
         self.inner.dead_letter_count(consumer).await

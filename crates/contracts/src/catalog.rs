@@ -1,0 +1,20 @@
+//! Payloads of the catalog's events.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `movie.created` and `movie.updated`: what other services need to know of a movie.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MovieChanged {
+    pub movie_id: Uuid,
+    pub title: String,
+    pub runtime_minutes: i64,
+    pub genres: Vec<String>,
+    pub streamable: bool,
+}
+
+/// `movie.deleted`: the movie is gone from listings (it stays for history).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MovieDeleted {
+    pub movie_id: Uuid,
+}

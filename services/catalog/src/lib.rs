@@ -1,0 +1,119 @@
+//! catalog: movies, genres, search that forgives typos, ratings from reviews, IMDb import.
+//!
+//! # Layout
+//! - [`routes`]: the HTTP API (API.md §Catalog).
+//! - [`domain`]: the movie type and parsing requests.
+//! - [`store`]: the SQL.
+//! - [`search`]: the tantivy index.
+//! - [`reactions`]: ratings from `review.*`, the index and cache from `movie.*`.
+//! - [`import`]: the IMDb provider and the offline catalog.
+//! - [`error`]: errors and the problems they become.
+
+pub mod domain;
+pub mod error;
+pub mod import;
+pub mod reactions;
+pub mod routes;
+pub mod search;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use events::{Consumer, EventBus, Outbox, Relay};
+use platform::{Platform, cache::Cache, db::Db};
+
+pub const SERVICE: &str = "catalog";
+
+pub fn migrator() -> sqlx::migrate::Migrator {
+    platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub outbox: Outbox,
+    pub cache: Arc<dyn Cache>,
+    pub index: Arc<search::SearchIndex>,
+    pub indexer: Arc<reactions::IndexUpdater>,
+    pub importer: Arc<import::Importer>,
+}
+
+/// Build the catalog: migrate, load the demo catalog when asked (`MARQUEE_DEMO`) and the
+/// database has no movies, build the search index, start the relay and consumers.
+pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
+    db.migrate(&migrator()).await?;
+    let index = Arc::new(search::SearchIndex::new()?);
+    let indexer = Arc::new(reactions::IndexUpdater {
+        db: db.clone(),
+        index: index.clone(),
+        cache: platform.cache.clone(),
+    });
+    let state = AppState {
+        db: db.clone(),
+        outbox: Outbox::new(),
+        cache: platform.cache.clone(),
+        index,
+        indexer: indexer.clone(),
+        importer: Arc::new(import::Importer {
+            provider: import::RapidApi::from_settings(&platform.settings, platform.http.clone()),
+        }),
+    };
+    // Subscribe before building the index: a write on another replica in between is then
+    // applied after the build instead of lost.
+    bus.subscribe_local(SERVICE, reactions::MOVIE_EVENTS, indexer.clone(), platform.shutdown.clone()).await?;
+    if platform.settings.get("MARQUEE_DEMO").is_some_and(|v| v == "1" || v == "true") {
+        seed_demo(&state).await?;
+    }
+    let indexed = indexer.rebuild().await?;
+    tracing::info!(movies = indexed, "search index built");
+
+    let relay = Relay::new(SERVICE, db.clone(), bus.clone(), state.outbox.clone())
+        .with_config(events::outbox::RelayConfig::from_settings(&platform.settings)?);
+    platform.tasks.spawn(relay.run(platform.shutdown.clone()));
+    let ratings = Arc::new(reactions::Ratings { cache: platform.cache.clone() });
+    bus.subscribe(
+        Arc::new(Consumer::new(SERVICE, reactions::RATING_EVENTS, db.clone(), ratings)),
+        platform.shutdown.clone(),
+    )
+    .await?;
+
+    let (api, openapi) = routes::router(state);
+    let mut checks: Vec<Arc<dyn platform::server::ReadinessCheck>> =
+        vec![Arc::new(db), Arc::new(events::BusReadiness(bus))];
+    checks.extend(platform.cache_check());
+    platform::server::service_app(&platform, api, openapi, checks)
+}
+
+/// The offline catalog as demo data, once: only into a catalog that has never had a movie.
+async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
+    if store::count_all(&state.db).await? > 0 {
+        return Ok(());
+    }
+    let mut added = 0;
+    for film in import::offline_catalog() {
+        let Ok(new) = film.to_new_movie() else {
+            tracing::warn!(imdb_id = %film.imdb_id, "skipping an invalid offline film");
+            continue;
+        };
+        let mut tx = state.db.pool.begin().await?;
+        let movie = match store::insert(&mut tx, &new).await {
+            Ok(m) => m,
+            // Another replica seeding at the same moment got there first.
+            Err(store::WriteError::ImdbIdTaken) => continue,
+            Err(store::WriteError::Other(e)) => return Err(e),
+        };
+        let event = contracts::CloudEvent::new(
+            SERVICE,
+            contracts::event_types::MOVIE_CREATED,
+            movie.id.to_string(),
+            &routes::changed(&movie),
+        )?;
+        state.outbox.add(&mut tx, event).await?;
+        tx.commit().await?;
+        added += 1;
+    }
+    state.outbox.wake();
+    tracing::info!(added, "demo catalog loaded");
+    Ok(())
+}
