@@ -9,10 +9,10 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 use tantivy::{
-    Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term,
     collector::{Count, TopDocs},
     query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery},
-    schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value},
+    schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value},
     tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer},
 };
 use uuid::Uuid;
@@ -26,6 +26,9 @@ pub struct SearchIndex {
     writer: Mutex<IndexWriter>,
     analyzer: TextAnalyzer,
     id: Field,
+    /// Words in the title (a fast field): among equal matches the shorter title wins, so
+    /// "godfathr" finds "The Godfather" before "The Godfather Part II".
+    title_words: Field,
     /// Searched fields with their weight: a hit in the title counts most.
     fields: [(Field, f32); 4],
 }
@@ -48,6 +51,7 @@ impl SearchIndex {
         let cast = schema.add_text_field("cast", text.clone());
         let director = schema.add_text_field("director", text.clone());
         let synopsis = schema.add_text_field("synopsis", text);
+        let title_words = schema.add_u64_field("title_words", FAST);
         let index = Index::create_in_ram(schema.build());
         let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(40))
@@ -64,6 +68,7 @@ impl SearchIndex {
             writer: Mutex::new(writer),
             analyzer,
             id,
+            title_words,
             fields: [(title, 3.0), (cast, 1.5), (director, 1.5), (synopsis, 1.0)],
         })
     }
@@ -73,6 +78,7 @@ impl SearchIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(self.id, movie.id.to_string());
         doc.add_text(title, &movie.title);
+        doc.add_u64(self.title_words, self.terms(&movie.title).len() as u64);
         for name in &movie.cast {
             doc.add_text(cast, name);
         }
@@ -166,7 +172,17 @@ impl SearchIndex {
             let clauses: Vec<(Occur, Box<dyn Query>)> =
                 words.iter().enumerate().map(|(i, w)| (occur, self.word_query(w, i == last))).collect();
             let query = BooleanQuery::new(clauses);
-            let collector = (TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_score(), Count);
+            let top = TopDocs::with_limit(limit.max(1)).and_offset(offset).tweak_score(
+                |segment: &SegmentReader| {
+                    let words =
+                        segment.fast_fields().u64("title_words").ok().map(|c| c.first_or_default_col(1));
+                    move |doc: DocId, score: Score| {
+                        let n = words.as_ref().map_or(1, |w| w.get_val(doc)).max(1);
+                        score * (1.0 + 0.2 / n as Score)
+                    }
+                },
+            );
+            let collector = (top, Count);
             let (top, total) = searcher.search(&query, &collector)?;
             if total == 0 && occur == Occur::Must && words.len() > 1 {
                 continue;
@@ -257,6 +273,22 @@ mod tests {
         assert_eq!(titles(&index, &all, "AMÉLIE").first().map(String::as_str), Some("Amélie"));
         assert_eq!(titles(&index, &all, "sigou").first().map(String::as_str), Some("Alien"));
         assert!(titles(&index, &all, "zzzzqqq").is_empty());
+    }
+
+    #[test]
+    fn among_equal_matches_the_shorter_title_ranks_first() {
+        let movies = vec![
+            movie(
+                "The Godfather Part II",
+                "Francis Ford Coppola",
+                &["Al Pacino"],
+                "The family's story goes on.",
+            ),
+            movie("The Godfather", "Francis Ford Coppola", &["Marlon Brando"], "A crime family's patriarch."),
+        ];
+        let index = SearchIndex::new().expect("index");
+        index.rebuild(&movies).expect("built");
+        assert_eq!(titles(&index, &movies, "godfathr"), vec!["The Godfather", "The Godfather Part II"]);
     }
 
     #[test]

@@ -82,6 +82,11 @@ async fn up_starts_from_an_empty_data_dir_and_restarts_with_users_and_keys_intac
         .expect("sent");
     assert_eq!(register.status(), 201);
     let (_, jwks_before) = get(&http, format!("{base}/.well-known/jwks.json")).await;
+    let (_, movies) = get(&http, format!("{base}/api/v1/movies?per_page=1")).await;
+    let demo = movies["total"].as_i64().expect("a total");
+    assert!(demo >= 150, "the demo catalog was loaded: {demo} movies");
+    let (_, found) = get(&http, format!("{base}/api/v1/movies/search?q=godfathr")).await;
+    assert_eq!(found["items"][0]["title"], "The Godfather");
     stop(child);
 
     let (child, _) = up(&dir, port);
@@ -96,6 +101,8 @@ async fn up_starts_from_an_empty_data_dir_and_restarts_with_users_and_keys_intac
         .await
         .expect("sent");
     assert_eq!(login.status(), 200, "the user survived the restart");
+    let (_, movies) = get(&http, format!("{base}/api/v1/movies?per_page=1")).await;
+    assert_eq!(movies["total"].as_i64(), Some(demo), "the demo catalog is loaded once, not again");
     stop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
