@@ -9,7 +9,7 @@ use platform::{Platform, db::Db};
 
 /// The services this build contains, in start order (identity first: the others verify tokens
 /// against it). The gateway is not in the list: it has no database and is started last.
-pub const SERVICES: &[&str] = &["identity", "catalog"];
+pub const SERVICES: &[&str] = &["identity", "catalog", "showtimes"];
 
 pub fn is_known(service: &str) -> bool {
     SERVICES.contains(&service) || service == gateway::SERVICE
@@ -29,6 +29,7 @@ pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
     match service {
         "identity" => Ok(identity::migrator()),
         "catalog" => Ok(catalog::migrator()),
+        "showtimes" => Ok(showtimes::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -43,6 +44,7 @@ pub async fn build(
     match service {
         "identity" => identity::build(platform, db, bus).await,
         "catalog" => catalog::build(platform, db, bus).await,
+        "showtimes" => showtimes::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

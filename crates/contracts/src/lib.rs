@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`envelope`]: the CloudEvents 1.0 envelope every event travels in.
 //! - [`event_types`]: the stable event type strings (routing keys on the broker).
-//! - [`identity`], [`catalog`]: payloads emitted by those services.
+//! - [`identity`], [`catalog`], [`showtimes`]: payloads emitted by those services.
 //! - [`reviews`]: review payloads, which the catalog consumes for ratings.
 //! - [`booking`], [`streaming`]: payloads other services emit that identity already consumes.
 
@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod event_types;
 pub mod identity;
 pub mod reviews;
+pub mod showtimes;
 pub mod streaming;
 
 pub use envelope::CloudEvent;

@@ -392,7 +392,7 @@ impl Drop for TestSystem {
             .join();
         }
         if let Some((url, ns)) = self.rabbit.take() {
-            delete_rabbit_namespace(&url, &ns, &["identity", "catalog", "probe"]);
+            delete_rabbit_namespace(&url, &ns, &["identity", "catalog", "showtimes", "probe"]);
         }
     }
 }

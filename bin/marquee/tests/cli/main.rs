@@ -87,6 +87,16 @@ async fn up_starts_from_an_empty_data_dir_and_restarts_with_users_and_keys_intac
     assert!(demo >= 150, "the demo catalog was loaded: {demo} movies");
     let (_, found) = get(&http, format!("{base}/api/v1/movies/search?q=godfathr")).await;
     assert_eq!(found["items"][0]["title"], "The Godfather");
+    // Theaters and a week of showtimes follow in the background.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, shows) = get(&http, format!("{base}/api/v1/showtimes?per_page=1")).await;
+        if shows["total"].as_i64().unwrap_or(0) >= 50 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo week of showtimes appeared: {shows}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     stop(child);
 
     let (child, _) = up(&dir, port);
@@ -103,6 +113,8 @@ async fn up_starts_from_an_empty_data_dir_and_restarts_with_users_and_keys_intac
     assert_eq!(login.status(), 200, "the user survived the restart");
     let (_, movies) = get(&http, format!("{base}/api/v1/movies?per_page=1")).await;
     assert_eq!(movies["total"].as_i64(), Some(demo), "the demo catalog is loaded once, not again");
+    let (_, theaters) = get(&http, format!("{base}/api/v1/theaters")).await;
+    assert_eq!(theaters["total"], 2, "demo theaters are made once");
     stop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }

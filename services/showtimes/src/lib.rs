@@ -1,0 +1,66 @@
+//! showtimes: theaters, rooms with seat layouts, and showtimes that never overlap in a room.
+//!
+//! # Layout
+//! - [`routes`]: the HTTP API (API.md §Theaters and showtimes).
+//! - [`domain`]: the types and parsing requests (layouts, capacity).
+//! - [`store`]: the SQL, including the per-room scheduling turn that keeps overlaps out.
+//! - [`catalog_client`]: asking the catalog about movies, with a timeout and a breaker.
+//! - [`demo`]: the demo theaters and week of showtimes for `marquee up`.
+//! - [`error`]: errors and the problems they become.
+
+pub mod catalog_client;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use events::{EventBus, Outbox, Relay};
+use platform::{Platform, db::Db};
+
+pub const SERVICE: &str = "showtimes";
+
+pub fn migrator() -> sqlx::migrate::Migrator {
+    platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub outbox: Outbox,
+    pub catalog: Arc<catalog_client::CatalogClient>,
+}
+
+pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
+    db.migrate(&migrator()).await?;
+    let state = AppState {
+        db: db.clone(),
+        outbox: Outbox::new(),
+        catalog: Arc::new(catalog_client::CatalogClient::new(
+            platform.http.clone(),
+            platform.settings.service_urls("catalog"),
+        )),
+    };
+    let relay = Relay::new(SERVICE, db.clone(), bus.clone(), state.outbox.clone())
+        .with_config(events::outbox::RelayConfig::from_settings(&platform.settings)?);
+    platform.tasks.spawn(relay.run(platform.shutdown.clone()));
+    if platform.settings.get("MARQUEE_DEMO").is_some_and(|v| v == "1" || v == "true") {
+        let seed =
+            demo::seed(state.clone(), platform.settings.service_urls("catalog"), platform.http.clone());
+        let shutdown = platform.shutdown.clone();
+        platform.tasks.spawn(async move {
+            tokio::select! {
+                () = seed => {},
+                () = shutdown.cancelled() => {},
+            }
+        });
+    }
+    let (api, openapi) = routes::router(state);
+    let mut checks: Vec<Arc<dyn platform::server::ReadinessCheck>> =
+        vec![Arc::new(db), Arc::new(events::BusReadiness(bus))];
+    checks.extend(platform.cache_check());
+    platform::server::service_app(&platform, api, openapi, checks)
+}

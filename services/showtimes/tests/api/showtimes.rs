@@ -1,0 +1,157 @@
+use std::time::Duration;
+
+use serde_json::json;
+use showtimes::catalog_client::CatalogClient;
+use testkit::TestSystem;
+
+use crate::{at, movie, showtime, theater_with_room};
+
+#[tokio::test]
+async fn a_showtime_ends_after_the_runtime_and_cleaning_and_cannot_overlap() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let (theater, room) = theater_with_room(&sys, &admin).await;
+    let film = movie(&sys, &admin, 105).await;
+    let start = at(1, 0);
+    let s = sys.post("/api/v1/showtimes", showtime(&film, &room, &start), Some(&admin)).await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!(s.body["theater_id"], theater.as_str());
+    assert_eq!(s.body["status"], "scheduled");
+    assert_eq!((s.body["price_cents"].as_i64(), s.body["currency"].as_str()), (Some(1200), Some("EUR")));
+    let starts =
+        time::OffsetDateTime::parse(&start, &time::format_description::well_known::Rfc3339).expect("time");
+    let ends = time::OffsetDateTime::parse(
+        s.body["ends_at"].as_str().expect("ends_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("time");
+    assert_eq!(ends - starts, time::Duration::minutes(120), "105 minutes plus 15 of cleaning");
+
+    // One hour later overlaps; exactly at the end (cleaning done) does not.
+    let clash = sys.post("/api/v1/showtimes", showtime(&film, &room, &at(1, 1)), Some(&admin)).await;
+    assert_eq!(
+        (clash.status, clash.body["type"].as_str()),
+        (409, Some("urn:marquee:problem:showtime-overlap"))
+    );
+    assert_eq!(clash.body["conflicting_showtime_id"], s.body["id"]);
+    let next = sys.post("/api/v1/showtimes", showtime(&film, &room, &at(1, 2)), Some(&admin)).await;
+    assert_eq!(next.status, 201, "{}", next.body);
+    // Earlier, ending right into the first one, overlaps too.
+    assert_eq!(
+        sys.post("/api/v1/showtimes", showtime(&film, &room, &at(0, 23)), Some(&admin)).await.status,
+        409
+    );
+}
+
+#[tokio::test]
+async fn two_admins_scheduling_one_slot_at_once_get_one_showtime() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let (_, room) = theater_with_room(&sys, &admin).await;
+    let film = movie(&sys, &admin, 90).await;
+    let slot = at(2, 0);
+    let tries: Vec<_> =
+        (0..6).map(|_| sys.post("/api/v1/showtimes", showtime(&film, &room, &slot), Some(&admin))).collect();
+    let answers = futures_util::future::join_all(tries).await;
+    let created = answers.iter().filter(|a| a.status == 201).count();
+    let refused = answers.iter().filter(|a| a.status == 409).count();
+    assert_eq!((created, refused), (1, 5), "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn bad_showtimes_are_refused_with_the_field_named() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let (_, room) = theater_with_room(&sys, &admin).await;
+    let film = movie(&sys, &admin, 90).await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let field = |a: &testkit::Answer| a.body["errors"][0]["field"].as_str().map(str::to_owned);
+    let no_movie = sys.post("/api/v1/showtimes", showtime(&unknown, &room, &at(1, 0)), Some(&admin)).await;
+    assert_eq!((no_movie.status, field(&no_movie).as_deref()), (422, Some("movie_id")));
+    let no_room = sys.post("/api/v1/showtimes", showtime(&film, &unknown, &at(1, 0)), Some(&admin)).await;
+    assert_eq!((no_room.status, field(&no_room).as_deref()), (422, Some("room_id")));
+    let past = sys.post("/api/v1/showtimes", showtime(&film, &room, &at(-1, 0)), Some(&admin)).await;
+    assert_eq!((past.status, field(&past).as_deref()), (422, Some("starts_at")));
+    let mut bad = showtime(&film, &room, &at(1, 0));
+    bad["price_cents"] = json!(-1);
+    bad["currency"] = json!("euro");
+    let bad = sys.post("/api/v1/showtimes", bad, Some(&admin)).await;
+    assert_eq!(bad.status, 422);
+    let mut garbled = showtime(&film, &room, "tomorrow evening");
+    garbled["room_id"] = json!(room);
+    assert_eq!(sys.post("/api/v1/showtimes", garbled, Some(&admin)).await.status, 422);
+    let (customer, _) = sys.user_token().await;
+    assert_eq!(
+        sys.post("/api/v1/showtimes", showtime(&film, &room, &at(1, 0)), Some(&customer)).await.status,
+        403
+    );
+}
+
+#[tokio::test]
+async fn listings_filter_by_movie_theater_and_day_soonest_first_and_cancelling_removes() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let (theater, room) = theater_with_room(&sys, &admin).await;
+    let (film, other) = (movie(&sys, &admin, 60).await, movie(&sys, &admin, 60).await);
+    let late = sys.post("/api/v1/showtimes", showtime(&film, &room, &at(3, 4)), Some(&admin)).await.body;
+    let early = sys.post("/api/v1/showtimes", showtime(&film, &room, &at(3, 0)), Some(&admin)).await.body;
+    let next_day = sys.post("/api/v1/showtimes", showtime(&other, &room, &at(4, 0)), Some(&admin)).await.body;
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|s| s["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let all = sys.get("/api/v1/showtimes", None).await.body;
+    assert_eq!(
+        ids(&all),
+        [&early["id"], &late["id"], &next_day["id"]].map(|v| v.as_str().unwrap_or_default().to_owned())
+    );
+    let by_movie = sys.get(&format!("/api/v1/showtimes?movie_id={film}"), None).await.body;
+    assert_eq!(by_movie["total"], 2);
+    assert_eq!(sys.get(&format!("/api/v1/showtimes?theater_id={theater}"), None).await.body["total"], 3);
+    let day = &next_day["starts_at"].as_str().expect("time")[..10];
+    let on_day = sys.get(&format!("/api/v1/showtimes?date={day}"), None).await.body;
+    assert!(ids(&on_day).contains(&next_day["id"].as_str().unwrap_or_default().to_owned()));
+    assert_eq!(sys.get("/api/v1/showtimes?date=tomorrow", None).await.status, 422);
+    assert_eq!(sys.get("/api/v1/showtimes?from=yesterday", None).await.status, 422);
+
+    let id = early["id"].as_str().expect("id");
+    assert_eq!(sys.delete(&format!("/api/v1/showtimes/{id}"), Some(&admin)).await.status, 204);
+    assert_eq!(sys.delete(&format!("/api/v1/showtimes/{id}"), Some(&admin)).await.status, 204, "idempotent");
+    assert_eq!(sys.get(&format!("/api/v1/showtimes/{id}"), None).await.body["status"], "cancelled");
+    assert_eq!(sys.get("/api/v1/showtimes", None).await.body["total"], 2);
+    // The cancelled slot is free again.
+    assert_eq!(
+        sys.post("/api/v1/showtimes", showtime(&film, &room, &at(3, 0)), Some(&admin)).await.status,
+        201
+    );
+    let events: Vec<String> = sqlx::query_scalar("SELECT event_type FROM outbox ORDER BY id")
+        .fetch_all(&sys.db("showtimes").pool)
+        .await
+        .expect("outbox");
+    assert_eq!(
+        events.iter().filter(|e| *e == "showtime.cancelled").count(),
+        1,
+        "one cancellation, one event"
+    );
+    assert_eq!(events.iter().filter(|e| *e == "showtime.scheduled").count(), 4);
+}
+
+#[tokio::test]
+async fn a_catalog_that_is_down_is_a_fast_error_and_opens_the_breaker() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    let client = CatalogClient::new(reqwest::Client::new(), vec![closed]);
+    for _ in 0..5 {
+        assert!(client.movie(uuid::Uuid::new_v4()).await.is_err());
+    }
+    let started = std::time::Instant::now();
+    let open = client.movie(uuid::Uuid::new_v4()).await.expect_err("the breaker is open");
+    assert!(open.0.contains("circuit open"), "{open}");
+    assert!(started.elapsed() < Duration::from_millis(50));
+}
