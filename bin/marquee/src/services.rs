@@ -9,7 +9,7 @@ use platform::{Platform, db::Db};
 
 /// The services this build contains, in start order (identity first: the others verify tokens
 /// against it). The gateway is not in the list: it has no database and is started last.
-pub const SERVICES: &[&str] = &["identity", "catalog", "showtimes"];
+pub const SERVICES: &[&str] = &["identity", "catalog", "showtimes", "payments"];
 
 pub fn is_known(service: &str) -> bool {
     SERVICES.contains(&service) || service == gateway::SERVICE
@@ -30,6 +30,7 @@ pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
         "identity" => Ok(identity::migrator()),
         "catalog" => Ok(catalog::migrator()),
         "showtimes" => Ok(showtimes::migrator()),
+        "payments" => Ok(payments::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -45,6 +46,7 @@ pub async fn build(
         "identity" => identity::build(platform, db, bus).await,
         "catalog" => catalog::build(platform, db, bus).await,
         "showtimes" => showtimes::build(platform, db, bus).await,
+        "payments" => payments::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

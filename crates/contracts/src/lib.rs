@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`envelope`]: the CloudEvents 1.0 envelope every event travels in.
 //! - [`event_types`]: the stable event type strings (routing keys on the broker).
-//! - [`identity`], [`catalog`], [`showtimes`]: payloads emitted by those services.
+//! - [`identity`], [`catalog`], [`showtimes`], [`payments`]: payloads emitted by those services.
 //! - [`reviews`]: review payloads, which the catalog consumes for ratings.
 //! - [`booking`], [`streaming`]: payloads other services emit that identity already consumes.
 
@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod envelope;
 pub mod event_types;
 pub mod identity;
+pub mod payments;
 pub mod reviews;
 pub mod showtimes;
 pub mod streaming;

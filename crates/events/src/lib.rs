@@ -10,11 +10,13 @@
 //! - [`outbox`]: writing events and the relay that publishes them.
 //! - [`memory`]: the in-process bus of the embedded mode.
 //! - [`rabbit`]: the RabbitMQ bus of the distributed mode.
+//! - [`service`]: the relay and readiness checks every service sets up alike.
 
 pub mod bus;
 pub mod memory;
 pub mod outbox;
 pub mod rabbit;
+pub mod service;
 
 pub use bus::{BusReadiness, Consumer, Delivery, EventBus, EventHandler, LocalHandler};
 pub use contracts::CloudEvent;

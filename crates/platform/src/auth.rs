@@ -349,6 +349,36 @@ impl<S: Send + Sync> FromRequestParts<S> for ServiceCaller {
     }
 }
 
+/// Another service or an admin (`POST /payments`, refunds); customers get 403.
+#[derive(Debug, Clone)]
+pub enum ServiceOrAdmin {
+    Service(String),
+    Admin(AuthUser),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ServiceOrAdmin {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let claims = claims_of(parts).await?.ok_or(AuthError::Missing)?;
+        match (claims.role, claims.sub.strip_prefix("service:")) {
+            (Role::Service, Some(name)) => Ok(Self::Service(name.to_owned())),
+            (Role::Admin, _) => Ok(Self::Admin(AuthUser::from_claims(claims)?)),
+            _ => Err(Problem::forbidden("services and administrators only")),
+        }
+    }
+}
+
+impl ServiceOrAdmin {
+    /// Who is asking, for scoping idempotency keys: `service:<name>` or the admin's id.
+    pub fn caller(&self) -> String {
+        match self {
+            Self::Service(name) => format!("service:{name}"),
+            Self::Admin(user) => user.id.to_string(),
+        }
+    }
+}
+
 /// Tokens for calling other services: asked of identity with the shared service secret and kept
 /// until shortly before they expire.
 pub struct ServiceTokens {

@@ -205,6 +205,13 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
+/// A UUID stored as TEXT.
+pub fn uuid_column(row: &sqlx::any::AnyRow, column: &str) -> anyhow::Result<uuid::Uuid> {
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    text.parse().with_context(|| format!("stored {column} is not a UUID"))
+}
+
 /// A flag stored as INTEGER 0/1 (the Any driver carries no SQLite booleans).
 pub fn flag(value: bool) -> i64 {
     i64::from(value)

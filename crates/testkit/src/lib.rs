@@ -353,6 +353,39 @@ impl TestSystem {
         (token, id)
     }
 
+    /// A service token for `service`, as that service would get one from identity.
+    pub async fn service_token(&self, service: &str) -> String {
+        let url = format!("{}/internal/service-token", self.service_url("identity"));
+        let secret = self.settings.get("MARQUEE_SERVICE_SECRET").expect("a service secret").to_owned();
+        let a = self
+            .request(reqwest::Method::POST, &url, Some(json!({"service": service, "secret": secret})), None)
+            .await;
+        assert_eq!(a.status, 200, "service token: {}", a.body);
+        a.body["access_token"].as_str().expect("access token").to_owned()
+    }
+
+    /// POST with extra headers (an Idempotency-Key).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: Value,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = serde_json::from_slice(&res.bytes().await.expect("body")).unwrap_or(Value::Null);
+        Answer { status, headers, body }
+    }
+
     pub async fn admin_token(&self) -> String {
         let a = self
             .post("/api/v1/auth/login", json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}), None)
@@ -392,7 +425,7 @@ impl Drop for TestSystem {
             .join();
         }
         if let Some((url, ns)) = self.rabbit.take() {
-            delete_rabbit_namespace(&url, &ns, &["identity", "catalog", "showtimes", "probe"]);
+            delete_rabbit_namespace(&url, &ns, &["identity", "catalog", "showtimes", "payments", "probe"]);
         }
     }
 }

@@ -20,7 +20,7 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use events::{Consumer, EventBus, Outbox, Relay};
+use events::{Consumer, EventBus, Outbox};
 use platform::{Platform, cache::Cache, db::Db};
 
 pub const SERVICE: &str = "catalog";
@@ -51,7 +51,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     });
     let state = AppState {
         db: db.clone(),
-        outbox: Outbox::new(),
+        outbox: events::service::start_outbox(&platform, &db, &bus)?,
         cache: platform.cache.clone(),
         index,
         indexer: indexer.clone(),
@@ -68,9 +68,6 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     let indexed = indexer.rebuild().await?;
     tracing::info!(movies = indexed, "search index built");
 
-    let relay = Relay::new(SERVICE, db.clone(), bus.clone(), state.outbox.clone())
-        .with_config(events::outbox::RelayConfig::from_settings(&platform.settings)?);
-    platform.tasks.spawn(relay.run(platform.shutdown.clone()));
     let ratings = Arc::new(reactions::Ratings { cache: platform.cache.clone() });
     bus.subscribe(
         Arc::new(Consumer::new(SERVICE, reactions::RATING_EVENTS, db.clone(), ratings)),
@@ -79,9 +76,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     .await?;
 
     let (api, openapi) = routes::router(state);
-    let mut checks: Vec<Arc<dyn platform::server::ReadinessCheck>> =
-        vec![Arc::new(db), Arc::new(events::BusReadiness(bus))];
-    checks.extend(platform.cache_check());
+    let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)
 }
 

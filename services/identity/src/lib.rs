@@ -20,7 +20,7 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use events::{Consumer, EventBus, Outbox, Relay};
+use events::{Consumer, EventBus, Outbox};
 use platform::{Platform, auth::Role, db::Db};
 
 pub const SERVICE: &str = "identity";
@@ -81,22 +81,17 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
         db: db.clone(),
         keys,
         passwords: passwords::Passwords::new().await?,
-        outbox: Outbox::new(),
+        outbox: events::service::start_outbox(&platform, &db, &bus)?,
         config: Arc::new(IdentityConfig::from_settings(&platform.settings)?),
     };
     bootstrap_admin(&platform, &state).await?;
 
-    let relay = Relay::new(SERVICE, db.clone(), bus.clone(), state.outbox.clone())
-        .with_config(events::outbox::RelayConfig::from_settings(&platform.settings)?);
-    platform.tasks.spawn(relay.run(platform.shutdown.clone()));
     let consumer =
         Consumer::new(SERVICE, activity::ACTIVITY_EVENTS, db.clone(), Arc::new(activity::ActivityLog));
     bus.subscribe(Arc::new(consumer), platform.shutdown.clone()).await?;
 
     let (api, openapi) = routes::router(state);
-    let mut checks: Vec<Arc<dyn platform::server::ReadinessCheck>> =
-        vec![Arc::new(db), Arc::new(events::BusReadiness(bus))];
-    checks.extend(platform.cache_check());
+    let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)
 }
 

@@ -18,7 +18,7 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use events::{EventBus, Outbox, Relay};
+use events::{EventBus, Outbox};
 use platform::{Platform, db::Db};
 
 pub const SERVICE: &str = "showtimes";
@@ -38,15 +38,12 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     db.migrate(&migrator()).await?;
     let state = AppState {
         db: db.clone(),
-        outbox: Outbox::new(),
+        outbox: events::service::start_outbox(&platform, &db, &bus)?,
         catalog: Arc::new(catalog_client::CatalogClient::new(
             platform.http.clone(),
             platform.settings.service_urls("catalog"),
         )),
     };
-    let relay = Relay::new(SERVICE, db.clone(), bus.clone(), state.outbox.clone())
-        .with_config(events::outbox::RelayConfig::from_settings(&platform.settings)?);
-    platform.tasks.spawn(relay.run(platform.shutdown.clone()));
     if platform.settings.get("MARQUEE_DEMO").is_some_and(|v| v == "1" || v == "true") {
         let seed =
             demo::seed(state.clone(), platform.settings.service_urls("catalog"), platform.http.clone());
@@ -59,8 +56,6 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
         });
     }
     let (api, openapi) = routes::router(state);
-    let mut checks: Vec<Arc<dyn platform::server::ReadinessCheck>> =
-        vec![Arc::new(db), Arc::new(events::BusReadiness(bus))];
-    checks.extend(platform.cache_check());
+    let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)
 }

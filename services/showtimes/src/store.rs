@@ -12,10 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::{Room, RoomPlan, Showtime, Status, Theater, TheaterInput};
 
-fn uuid(row: &AnyRow, column: &str) -> anyhow::Result<Uuid> {
-    let s: String = row.try_get(column)?;
-    s.parse().with_context(|| format!("stored {column}"))
-}
+use platform::db::uuid_column as uuid;
 
 fn json_list(row: &AnyRow, column: &str) -> anyhow::Result<Vec<String>> {
     let s: String = row.try_get(column)?;

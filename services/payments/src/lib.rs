@@ -1,0 +1,47 @@
+//! payments: the simulated card processor, payments and refunds, plans and subscriptions.
+//!
+//! # Layout
+//! - [`routes`]: the HTTP API (API.md §Payments and subscriptions).
+//! - [`processor`]: the card processor's test-mode rules, Luhn check and tokens.
+//! - [`idempotency`]: `Idempotency-Key` handling.
+//! - [`renewals`]: charging each new month, ending cancelled subscriptions.
+//! - [`store`]: the SQL.
+//! - [`error`]: errors and the problems they become.
+//!
+//! Card numbers are never stored or logged: only the brand, the last four digits and the
+//! processor's token are kept, and the request type's `Debug` hides the number.
+
+pub mod error;
+pub mod idempotency;
+pub mod processor;
+pub mod renewals;
+pub mod routes;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::Router;
+use events::{EventBus, Outbox};
+use platform::{Platform, db::Db};
+
+pub const SERVICE: &str = "payments";
+
+pub fn migrator() -> sqlx::migrate::Migrator {
+    platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub outbox: Outbox,
+}
+
+pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
+    db.migrate(&migrator()).await?;
+    let state = AppState { db: db.clone(), outbox: events::service::start_outbox(&platform, &db, &bus)? };
+    let every = Duration::from_millis(platform.settings.parse_or("MARQUEE_RENEWAL_INTERVAL_MS", 60_000)?);
+    platform.tasks.spawn(renewals::run(state.clone(), every, platform.shutdown.clone()));
+    let (api, openapi) = routes::router(state);
+    let checks = events::service::readiness(&platform, &db, &bus);
+    platform::server::service_app(&platform, api, openapi, checks)
+}

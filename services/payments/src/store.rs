@@ -1,0 +1,316 @@
+//! payments' SQL, written once for SQLite and PostgreSQL.
+
+use platform::{
+    db::{Db, is_unique_violation},
+    pagination::PageRequest,
+    time::{from_ms, now_ms, to_ms},
+};
+use serde::Serialize;
+use sqlx::{AnyConnection, Row, any::AnyRow};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use platform::db::uuid_column as uuid;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Payment {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    pub failure_code: Option<String>,
+    pub amount_cents: i64,
+    pub refunded_cents: i64,
+    pub currency: String,
+    pub reference: String,
+    pub card_brand: String,
+    pub card_last4: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+const PAYMENT_COLUMNS: &str = "id, user_id, status, failure_code, amount_cents, refunded_cents, currency, reference, \
+                               card_brand, card_last4, created_at";
+
+fn payment_from(row: &AnyRow) -> anyhow::Result<Payment> {
+    Ok(Payment {
+        id: uuid(row, "id")?,
+        user_id: uuid(row, "user_id")?,
+        status: row.try_get("status")?,
+        failure_code: row.try_get("failure_code")?,
+        amount_cents: row.try_get("amount_cents")?,
+        refunded_cents: row.try_get("refunded_cents")?,
+        currency: row.try_get("currency")?,
+        reference: row.try_get("reference")?,
+        card_brand: row.try_get("card_brand")?,
+        card_last4: row.try_get("card_last4")?,
+        created_at: from_ms(row.try_get("created_at")?),
+    })
+}
+
+pub async fn insert_payment(tx: &mut AnyConnection, p: &Payment) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO payments (id, user_id, reference, amount_cents, refunded_cents, currency, status, failure_code, \
+         card_brand, card_last4, created_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(p.id.to_string())
+    .bind(p.user_id.to_string())
+    .bind(&p.reference)
+    .bind(p.amount_cents)
+    .bind(&p.currency)
+    .bind(&p.status)
+    .bind(&p.failure_code)
+    .bind(&p.card_brand)
+    .bind(&p.card_last4)
+    .bind(to_ms(p.created_at))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn payment(db: &Db, id: Uuid) -> anyhow::Result<Option<Payment>> {
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&db.pool)
+            .await?;
+    row.as_ref().map(payment_from).transpose()
+}
+
+async fn payment_in(tx: &mut AnyConnection, id: Uuid) -> anyhow::Result<Option<Payment>> {
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(tx)
+            .await?;
+    row.as_ref().map(payment_from).transpose()
+}
+
+pub async fn payments(db: &Db, user: Option<Uuid>, page: PageRequest) -> anyhow::Result<(Vec<Payment>, i64)> {
+    let user = user.map(|u| u.to_string()).unwrap_or_default();
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE ($1 = '' OR user_id = $1)")
+        .bind(&user)
+        .fetch_one(&db.pool)
+        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE ($1 = '' OR user_id = $1) ORDER BY created_at DESC, id DESC \
+         LIMIT $2 OFFSET $3"
+    )))
+    .bind(&user)
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&db.pool)
+    .await?;
+    Ok((rows.iter().map(payment_from).collect::<anyhow::Result<_>>()?, total))
+}
+
+/// Take `amount` out of what is left to refund, in one statement: concurrent refunds can never
+/// add up to more than was captured. `None` when that much is not left.
+pub async fn take_refund(tx: &mut AnyConnection, id: Uuid, amount: i64) -> anyhow::Result<Option<Payment>> {
+    let n = sqlx::query(
+        "UPDATE payments SET refunded_cents = refunded_cents + $1 \
+         WHERE id = $2 AND status = 'succeeded' AND refunded_cents + $1 <= amount_cents",
+    )
+    .bind(amount)
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok(None);
+    }
+    payment_in(tx, id).await
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Refund {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    pub amount_cents: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+pub async fn insert_refund(tx: &mut AnyConnection, r: &Refund) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO refunds (id, payment_id, amount_cents, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(r.id.to_string())
+        .bind(r.payment_id.to_string())
+        .bind(r.amount_cents)
+        .bind(to_ms(r.created_at))
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    pub price_cents: i64,
+    pub currency: String,
+    pub max_streams: i64,
+}
+
+fn plan_from(row: &AnyRow) -> anyhow::Result<Plan> {
+    Ok(Plan {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        price_cents: row.try_get("price_cents")?,
+        currency: row.try_get("currency")?,
+        max_streams: row.try_get("max_streams")?,
+    })
+}
+
+pub async fn plans(db: &Db) -> anyhow::Result<Vec<Plan>> {
+    let rows =
+        sqlx::query("SELECT id, name, price_cents, currency, max_streams FROM plans ORDER BY price_cents")
+            .fetch_all(&db.pool)
+            .await?;
+    rows.iter().map(plan_from).collect()
+}
+
+pub async fn plan(db: &Db, id: &str) -> anyhow::Result<Option<Plan>> {
+    let row = sqlx::query("SELECT id, name, price_cents, currency, max_streams FROM plans WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(plan_from).transpose()
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Subscription {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub plan_id: String,
+    /// `active`, `past_due` or `cancelled`.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub current_period_start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub current_period_end: OffsetDateTime,
+    /// Cancelled by the user: it stays active until the period ends, then stops.
+    pub cancel_at_period_end: bool,
+    pub card_last4: String,
+    #[serde(skip)]
+    pub payment_token: String,
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "id, user_id, plan_id, status, current_period_start, current_period_end, \
+                                    cancel_at_period_end, card_last4, payment_token";
+
+fn subscription_from(row: &AnyRow) -> anyhow::Result<Subscription> {
+    Ok(Subscription {
+        id: uuid(row, "id")?,
+        user_id: uuid(row, "user_id")?,
+        plan_id: row.try_get("plan_id")?,
+        status: row.try_get("status")?,
+        current_period_start: from_ms(row.try_get("current_period_start")?),
+        current_period_end: from_ms(row.try_get("current_period_end")?),
+        cancel_at_period_end: row.try_get::<i64, _>("cancel_at_period_end")? != 0,
+        card_last4: row.try_get("card_last4")?,
+        payment_token: row.try_get("payment_token")?,
+    })
+}
+
+/// False when the user already has a live subscription (the unique index decides races).
+pub async fn insert_subscription(tx: &mut AnyConnection, s: &Subscription) -> anyhow::Result<bool> {
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO subscriptions (id, user_id, plan_id, status, current_period_start, current_period_end, \
+         payment_token, card_last4, created_at, updated_at) VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(s.id.to_string())
+    .bind(s.user_id.to_string())
+    .bind(&s.plan_id)
+    .bind(to_ms(s.current_period_start))
+    .bind(to_ms(s.current_period_end))
+    .bind(&s.payment_token)
+    .bind(&s.card_last4)
+    .bind(now)
+    .execute(tx)
+    .await;
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The user's live subscription (active or past due).
+pub async fn live_subscription(db: &Db, user: Uuid) -> anyhow::Result<Option<Subscription>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE user_id = $1 AND status IN ('active', 'past_due')"
+    )))
+    .bind(user.to_string())
+    .fetch_optional(&db.pool)
+    .await?;
+    row.as_ref().map(subscription_from).transpose()
+}
+
+pub async fn cancel_at_period_end(tx: &mut AnyConnection, id: Uuid) -> anyhow::Result<bool> {
+    let n = sqlx::query(
+        "UPDATE subscriptions SET cancel_at_period_end = 1, updated_at = $1 \
+         WHERE id = $2 AND status = 'active' AND cancel_at_period_end = 0",
+    )
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Claim subscriptions whose period has ended, for one renewal pass (a lease, so replicas
+/// share the work without charging anyone twice).
+pub async fn claim_due(db: &Db, limit: i64) -> anyhow::Result<Vec<Subscription>> {
+    let now = now_ms();
+    let sql = format!(
+        "UPDATE subscriptions SET renewal_lease_until = $1 WHERE id IN (\
+           SELECT id FROM subscriptions WHERE status = 'active' AND current_period_end <= $2 \
+           AND renewal_lease_until <= $2 ORDER BY current_period_end LIMIT $3{}) \
+         RETURNING {SUBSCRIPTION_COLUMNS}",
+        db.skip_locked()
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now + 60_000)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(subscription_from).collect()
+}
+
+pub async fn set_period(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE subscriptions SET current_period_start = $1, current_period_end = $2, renewal_lease_until = 0, \
+         updated_at = $3 WHERE id = $4",
+    )
+    .bind(to_ms(start))
+    .bind(to_ms(end))
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_status(tx: &mut AnyConnection, id: Uuid, status: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE subscriptions SET status = $1, renewal_lease_until = 0, updated_at = $2 WHERE id = $3",
+    )
+    .bind(status)
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(tx)
+    .await?;
+    Ok(())
+}

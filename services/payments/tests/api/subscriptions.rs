@@ -1,0 +1,122 @@
+use events::Outbox;
+use payments::{AppState, renewals::renew_due};
+use serde_json::json;
+use testkit::TestSystem;
+
+use crate::{DECLINED, GOOD, NO_FUNDS, card};
+
+fn subscribe(plan: &str, number: &str) -> serde_json::Value {
+    json!({"plan_id": plan, "payment_method": card(number)})
+}
+
+async fn end_period_now(sys: &TestSystem, user: &str) {
+    sqlx::query("UPDATE subscriptions SET current_period_end = $1 WHERE user_id = $2")
+        .bind(platform::time::now_ms() - 1000)
+        .bind(user)
+        .execute(&sys.db("payments").pool)
+        .await
+        .expect("moved");
+}
+
+fn state(sys: &TestSystem) -> AppState {
+    AppState { db: sys.db("payments"), outbox: Outbox::new() }
+}
+
+#[tokio::test]
+async fn plans_are_listed_with_their_stream_limits() {
+    let sys = TestSystem::start().await;
+    let plans = sys.get("/api/v1/plans", None).await;
+    let limits: Vec<(String, i64)> = plans
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| {
+            (p["id"].as_str().unwrap_or_default().to_owned(), p["max_streams"].as_i64().unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(limits, [("basic".to_owned(), 1), ("standard".to_owned(), 2), ("premium".to_owned(), 4)]);
+}
+
+#[tokio::test]
+async fn subscribing_charges_the_first_month_once_and_one_subscription_is_live() {
+    let sys = TestSystem::start().await;
+    let (token, _) = sys.user_token().await;
+    let s = sys.post("/api/v1/subscriptions", subscribe("standard", GOOD), Some(&token)).await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!((s.body["status"].as_str(), s.body["plan_id"].as_str()), (Some("active"), Some("standard")));
+    let end = time::OffsetDateTime::parse(
+        s.body["current_period_end"].as_str().expect("end"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("time");
+    let days = (end - time::OffsetDateTime::now_utc()).whole_days();
+    assert!((27..=31).contains(&days), "a month: {days} days");
+    assert_eq!(sys.post("/api/v1/subscriptions", subscribe("premium", GOOD), Some(&token)).await.status, 409);
+    assert_eq!(sys.get("/api/v1/subscriptions/me", Some(&token)).await.body["id"], s.body["id"]);
+    let charged = sys.get("/api/v1/payments", Some(&token)).await;
+    assert_eq!(
+        (charged.body["total"].as_i64(), charged.body["items"][0]["amount_cents"].as_i64()),
+        (Some(1), Some(1299))
+    );
+}
+
+#[tokio::test]
+async fn a_declined_card_is_402_and_makes_no_subscription() {
+    let sys = TestSystem::start().await;
+    let (token, _) = sys.user_token().await;
+    let a = sys.post("/api/v1/subscriptions", subscribe("basic", NO_FUNDS), Some(&token)).await;
+    assert_eq!((a.status, a.body["failure_code"].as_str()), (402, Some("insufficient_funds")));
+    assert_eq!(sys.get("/api/v1/subscriptions/me", Some(&token)).await.status, 404);
+    assert_eq!(sys.post("/api/v1/subscriptions", subscribe("gold", GOOD), Some(&token)).await.status, 422);
+    assert_eq!(sys.post("/api/v1/subscriptions", subscribe("basic", GOOD), Some(&token)).await.status, 201);
+}
+
+#[tokio::test]
+async fn renewals_charge_the_next_month_and_cancelled_ones_end() {
+    let sys = TestSystem::start().await;
+    let (renewing, renewing_id) = sys.user_token().await;
+    let (leaving, leaving_id) = sys.user_token().await;
+    let first = sys.post("/api/v1/subscriptions", subscribe("basic", GOOD), Some(&renewing)).await.body;
+    sys.post("/api/v1/subscriptions", subscribe("basic", GOOD), Some(&leaving)).await;
+    let cancelled =
+        sys.send("DELETE", &format!("{}/api/v1/subscriptions/me", sys.gateway), None, Some(&leaving)).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(
+        (cancelled.body["status"].as_str(), cancelled.body["cancel_at_period_end"].as_bool()),
+        (Some("active"), Some(true))
+    );
+
+    end_period_now(&sys, &renewing_id).await;
+    end_period_now(&sys, &leaving_id).await;
+    assert_eq!(renew_due(&state(&sys)).await.expect("renewed"), 2);
+    assert_eq!(renew_due(&state(&sys)).await.expect("nothing due"), 0, "nobody is charged twice");
+    let renewed = sys.get("/api/v1/subscriptions/me", Some(&renewing)).await.body;
+    assert_eq!(renewed["status"], "active");
+    assert_ne!(renewed["current_period_end"], first["current_period_end"]);
+    assert_eq!(sys.get("/api/v1/payments", Some(&renewing)).await.body["total"], 2);
+    assert_eq!(sys.get("/api/v1/subscriptions/me", Some(&leaving)).await.status, 404, "ended");
+    assert_eq!(sys.get("/api/v1/payments", Some(&leaving)).await.body["total"], 1, "not charged again");
+}
+
+#[tokio::test]
+async fn a_renewal_the_card_declines_leaves_the_subscription_past_due() {
+    let sys = TestSystem::start().await;
+    let (token, user) = sys.user_token().await;
+    // Take a good subscription, then swap in a token that will decline (a card that ran dry).
+    sys.post("/api/v1/subscriptions", subscribe("premium", GOOD), Some(&token)).await;
+    let declining =
+        payments::processor::check(&serde_json::from_value(card(DECLINED)).expect("card")).expect("valid");
+    sqlx::query("UPDATE subscriptions SET payment_token = $1 WHERE user_id = $2")
+        .bind(&declining.token)
+        .bind(&user)
+        .execute(&sys.db("payments").pool)
+        .await
+        .expect("swapped");
+    end_period_now(&sys, &user).await;
+    renew_due(&state(&sys)).await.expect("pass");
+    let s = sys.get("/api/v1/subscriptions/me", Some(&token)).await.body;
+    assert_eq!(s["status"], "past_due");
+    let failed = sys.get("/api/v1/payments", Some(&token)).await.body;
+    assert_eq!(failed["items"][0]["failure_code"], "card_declined");
+}
