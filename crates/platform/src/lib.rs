@@ -5,6 +5,7 @@
 //! - [`telemetry`]: JSON logs, W3C trace context carried through a request and into events.
 //! - [`problem`]: RFC 9457 problem responses with stable `type`s.
 //! - [`extract`]: `ApiJson` and `ApiQuery`, whose rejections are problems (400/413/415/422).
+//! - [`idempotency`]: `Idempotency-Key` handling.
 //! - [`pagination`]: the `?page=&per_page=` request and the `{items, page, per_page, total}` shape.
 //! - [`db`]: one pool type over SQLite and PostgreSQL, and migrations.
 //! - [`cache`]: Redis or in-process, behind one trait.
@@ -22,6 +23,7 @@ pub mod cache;
 pub mod client;
 pub mod db;
 pub mod extract;
+pub mod idempotency;
 pub mod pagination;
 pub mod problem;
 pub mod server;

@@ -24,18 +24,6 @@ CREATE TABLE refunds (
 );
 CREATE INDEX refunds_payment ON refunds (payment_id);
 
--- Idempotency-Key handling: the first answer to a key is kept and replayed; the same key with
--- another body is refused. Keys are scoped by caller so two users' keys never meet.
-CREATE TABLE idempotency_keys (
-    scope        TEXT NOT NULL,              -- caller and route
-    key          TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    status       INTEGER,                    -- null while the first request is still running
-    body         TEXT,
-    created_at   BIGINT NOT NULL,
-    PRIMARY KEY (scope, key)
-);
-
 CREATE TABLE plans (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,

@@ -3,7 +3,6 @@
 //! # Layout
 //! - [`routes`]: the HTTP API (API.md §Payments and subscriptions).
 //! - [`processor`]: the card processor's test-mode rules, Luhn check and tokens.
-//! - [`idempotency`]: `Idempotency-Key` handling.
 //! - [`renewals`]: charging each new month, ending cancelled subscriptions.
 //! - [`store`]: the SQL.
 //! - [`error`]: errors and the problems they become.
@@ -12,7 +11,6 @@
 //! processor's token are kept, and the request type's `Debug` hides the number.
 
 pub mod error;
-pub mod idempotency;
 pub mod processor;
 pub mod renewals;
 pub mod routes;

@@ -17,6 +17,7 @@ use platform::{
     FieldError, Problem,
     auth::{AuthUser, ServiceOrAdmin},
     extract::{ApiJson, ApiQuery, PathId},
+    idempotency,
     pagination::{Page, PageRequest},
 };
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,6 @@ use uuid::Uuid;
 use crate::{
     AppState, SERVICE,
     error::PaymentsError,
-    idempotency,
     processor::{self, Charge, CheckedCard},
     store::{self, Payment, Plan, Refund, Subscription},
 };

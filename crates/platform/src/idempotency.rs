@@ -1,15 +1,16 @@
 //! `Idempotency-Key`: the same key with the same body gets the first answer again without the
 //! work being done twice; the same key with another body is a 422. Keys are scoped by caller
-//! and route, so two users (or two services) cannot collide.
+//! and route, so two users (or two services) cannot collide. The table lives in every service's
+//! database (the events crate's migration 0002).
 
 use std::future::Future;
 
+use crate::{Problem, db::Db, time::now_ms};
 use aws_lc_rs::digest;
 use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use platform::{Problem, db::Db, time::now_ms};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -37,7 +38,7 @@ fn respond(status: StatusCode, body: &serde_json::Value, replayed: bool) -> Resp
     if status.is_client_error() || status.is_server_error() {
         response
             .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(platform::problem::CONTENT_TYPE));
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::problem::CONTENT_TYPE));
     }
     if replayed {
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
