@@ -9,7 +9,7 @@ use platform::{Platform, db::Db};
 
 /// The services this build contains, in start order (identity first: the others verify tokens
 /// against it). The gateway is not in the list: it has no database and is started last.
-pub const SERVICES: &[&str] = &["identity", "catalog", "showtimes", "payments"];
+pub const SERVICES: &[&str] = &["identity", "catalog", "showtimes", "payments", "booking"];
 
 pub fn is_known(service: &str) -> bool {
     SERVICES.contains(&service) || service == gateway::SERVICE
@@ -31,6 +31,7 @@ pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
         "catalog" => Ok(catalog::migrator()),
         "showtimes" => Ok(showtimes::migrator()),
         "payments" => Ok(payments::migrator()),
+        "booking" => Ok(booking::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -47,6 +48,7 @@ pub async fn build(
         "catalog" => catalog::build(platform, db, bus).await,
         "showtimes" => showtimes::build(platform, db, bus).await,
         "payments" => payments::build(platform, db, bus).await,
+        "booking" => booking::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

@@ -140,6 +140,17 @@ impl Db {
     /// Apply pending migrations. On PostgreSQL, sqlx holds an advisory lock, so replicas
     /// starting together take turns. SQLite has no such lock: a process that races another one
     /// over the same file fails, waits, and finds the work done on a later try.
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a transaction that reads first and writes later would otherwise fail with
+    /// "database is locked" when another process (a replica) writes in between, since SQLite
+    /// cannot wait out a lock upgrade. On PostgreSQL it is a plain `BEGIN`.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub async fn migrate(&self, migrator: &Migrator) -> anyhow::Result<()> {
         let mut attempt = 0u32;
         loop {

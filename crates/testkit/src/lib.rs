@@ -425,7 +425,11 @@ impl Drop for TestSystem {
             .join();
         }
         if let Some((url, ns)) = self.rabbit.take() {
-            delete_rabbit_namespace(&url, &ns, &["identity", "catalog", "showtimes", "payments", "probe"]);
+            delete_rabbit_namespace(
+                &url,
+                &ns,
+                &["identity", "catalog", "showtimes", "payments", "booking", "probe"],
+            );
         }
     }
 }

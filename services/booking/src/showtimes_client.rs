@@ -67,7 +67,7 @@ impl ShowtimeInfo {
     /// Premium seats cost 1.5 times the showtime's price (rounded up to the cent).
     pub fn price_of(&self, seat: &str) -> i64 {
         match self.kind(seat) {
-            Some("premium") => (self.price_cents * 3).div_ceil(2),
+            Some("premium") => (self.price_cents * 3 + 1) / 2,
             _ => self.price_cents,
         }
     }
@@ -106,10 +106,12 @@ impl ShowtimesClient {
 
     /// The showtime as showtimes has it now.
     pub async fn fresh(&self, id: Uuid) -> Result<Option<ShowtimeInfo>, Unavailable> {
-        let Some(s) = self.client.get_json::<ShowtimeAnswer>(&format!("/api/v1/showtimes/{id}")).await? else {
+        let Some(s) = self.client.get_json::<ShowtimeAnswer>(&format!("/api/v1/showtimes/{id}")).await?
+        else {
             return Ok(None);
         };
-        let Some(room) = self.client.get_json::<RoomAnswer>(&format!("/api/v1/rooms/{}", s.room_id)).await? else {
+        let Some(room) = self.client.get_json::<RoomAnswer>(&format!("/api/v1/rooms/{}", s.room_id)).await?
+        else {
             return Ok(None);
         };
         Ok(Some(ShowtimeInfo {

@@ -1,0 +1,63 @@
+//! booking: seat holds that never sell a seat twice, payment, tickets, cancellation, seat maps.
+//!
+//! # Layout
+//! - [`routes`]: the HTTP API (API.md §Booking, and `GET /showtimes/{id}/seats`).
+//! - [`domain`]: the booking type and parsing seat lists.
+//! - [`store`]: the SQL; seat claims with a primary key on (showtime, seat).
+//! - [`showtimes_client`]: a showtime's seats and price, from the showtimes service.
+//! - [`sweeper`]: ending holds that ran out.
+//! - [`error`]: errors and the problems they become.
+
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod showtimes_client;
+pub mod store;
+pub mod sweeper;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::Router;
+use events::{EventBus, Outbox};
+use platform::{Platform, auth::ServiceTokens, client::ServiceClient, db::Db};
+
+pub const SERVICE: &str = "booking";
+
+pub fn migrator() -> sqlx::migrate::Migrator {
+    platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub outbox: Outbox,
+    pub showtimes: Arc<showtimes_client::ShowtimesClient>,
+    pub payments: Arc<ServiceClient>,
+    pub service_tokens: Arc<ServiceTokens>,
+    pub hold_ttl_secs: i64,
+}
+
+pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
+    db.migrate(&migrator()).await?;
+    let state = AppState {
+        db: db.clone(),
+        outbox: events::service::start_outbox(&platform, &db, &bus)?,
+        showtimes: Arc::new(showtimes_client::ShowtimesClient::new(
+            platform.http.clone(),
+            platform.settings.service_urls("showtimes"),
+            platform.cache.clone(),
+        )),
+        payments: Arc::new(ServiceClient::new(
+            platform.http.clone(),
+            "payments",
+            platform.settings.service_urls("payments"),
+        )),
+        service_tokens: platform.service_tokens.clone(),
+        hold_ttl_secs: platform.settings.parse_or("MARQUEE_HOLD_TTL_SECONDS", 600)?,
+    };
+    let every = Duration::from_millis(platform.settings.parse_or("MARQUEE_HOLD_SWEEP_MS", 5_000)?);
+    platform.tasks.spawn(sweeper::run(state.clone(), every, platform.shutdown.clone()));
+    let (api, openapi) = routes::router(state);
+    let checks = events::service::readiness(&platform, &db, &bus);
+    platform::server::service_app(&platform, api, openapi, checks)
+}

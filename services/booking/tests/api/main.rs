@@ -1,0 +1,60 @@
+//! booking through the gateway, in the embedded mode or on PostgreSQL, RabbitMQ and Redis.
+
+mod holds;
+mod paying;
+mod race;
+
+use serde_json::{Value, json};
+use testkit::TestSystem;
+
+pub const GOOD: &str = "4242424242424242";
+pub const DECLINED: &str = "4000000000000002";
+
+pub fn card(number: &str) -> Value {
+    json!({"payment_method": {"type": "card", "number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"}})
+}
+
+/// A scheduled showtime `hours_ahead` from now in a room of `rows` x `seats` (the last row
+/// premium), at 10.00 a seat; its id.
+pub async fn showtime(sys: &TestSystem, admin: &str, rows: usize, seats: i64, hours_ahead: i64) -> String {
+    let t = sys
+        .post(
+            "/api/v1/theaters",
+            json!({"name": "T", "city": "C", "address": "A", "timezone": "UTC"}),
+            Some(admin),
+        )
+        .await;
+    let theater = t.body["id"].as_str().expect("theater").to_owned();
+    let labels: Vec<String> = (0..rows).map(|i| char::from(b'A' + i as u8).to_string()).collect();
+    let premium = labels.last().cloned().expect("a row");
+    let r = sys
+        .post(
+            &format!("/api/v1/theaters/{theater}/rooms"),
+            json!({"name": "R", "rows": labels, "seats_per_row": seats, "premium_rows": [premium]}),
+            Some(admin),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let m = sys
+        .post(
+            "/api/v1/movies",
+            json!({"title": "M", "genres": ["drama"], "runtime_minutes": 90}),
+            Some(admin),
+        )
+        .await;
+    let starts = time::OffsetDateTime::now_utc() + time::Duration::minutes(hours_ahead * 60 + 1);
+    let starts = starts.format(&time::format_description::well_known::Rfc3339).expect("time");
+    let s = sys
+        .post(
+            "/api/v1/showtimes",
+            json!({"movie_id": m.body["id"], "room_id": r.body["id"], "starts_at": starts, "price_cents": 1000, "currency": "USD"}),
+            Some(admin),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    s.body["id"].as_str().expect("showtime").to_owned()
+}
+
+pub async fn hold(sys: &TestSystem, token: &str, showtime: &str, seats: &[&str]) -> testkit::Answer {
+    sys.post("/api/v1/bookings", json!({"showtime_id": showtime, "seats": seats}), Some(token)).await
+}
