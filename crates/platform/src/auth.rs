@@ -379,6 +379,42 @@ impl ServiceOrAdmin {
     }
 }
 
+/// A signed-in user or another service: for reads that services make on users' behalf.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    User(AuthUser),
+    Service(String),
+}
+
+impl Caller {
+    /// Admins and services see everything; users only what is theirs.
+    pub fn sees_all(&self) -> bool {
+        match self {
+            Self::User(u) => u.is_admin(),
+            Self::Service(_) => true,
+        }
+    }
+
+    pub fn can_access(&self, owner: Uuid) -> bool {
+        match self {
+            Self::User(u) => u.can_access(owner),
+            Self::Service(_) => true,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let claims = claims_of(parts).await?.ok_or(AuthError::Missing)?;
+        match (claims.role, claims.sub.strip_prefix("service:")) {
+            (Role::Service, Some(name)) => Ok(Self::Service(name.to_owned())),
+            _ => Ok(Self::User(AuthUser::from_claims(claims)?)),
+        }
+    }
+}
+
 /// Tokens for calling other services: asked of identity with the shared service secret and kept
 /// until shortly before they expire.
 pub struct ServiceTokens {

@@ -54,10 +54,22 @@ impl ServiceClient {
         &self,
         path: &str,
     ) -> Result<Option<T>, Unavailable> {
+        self.get_json_as(path, None).await
+    }
+
+    /// `GET path` as JSON with a bearer token (a service token); `None` on a 404.
+    pub async fn get_json_as<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<Option<T>, Unavailable> {
         self.breaker.allow().map_err(|e| self.unavailable(e.to_string()))?;
         let mut last_error = "no URL configured".to_owned();
         for base in &self.urls {
-            let request = self.http.get(format!("{base}{path}")).timeout(self.timeout);
+            let mut request = self.http.get(format!("{base}{path}")).timeout(self.timeout);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
             match traced(request).send().await {
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                     self.breaker.record_success();

@@ -5,11 +5,15 @@
 //! - [`domain`]: the booking type and parsing seat lists.
 //! - [`store`]: the SQL; seat claims with a primary key on (showtime, seat).
 //! - [`showtimes_client`]: a showtime's seats and price, from the showtimes service.
-//! - [`sweeper`]: ending holds that ran out.
+//! - [`payments_client`]: charging, finding and refunding through payments, always keyed.
+//! - [`reactions`]: cancelling a showtime's bookings when it is cancelled.
+//! - [`sweeper`]: ending holds that ran out (refunding a charge a crashed request left).
 //! - [`error`]: errors and the problems they become.
 
 pub mod domain;
 pub mod error;
+pub mod payments_client;
+pub mod reactions;
 pub mod routes;
 pub mod showtimes_client;
 pub mod store;
@@ -18,8 +22,9 @@ pub mod sweeper;
 use std::{sync::Arc, time::Duration};
 
 use axum::Router;
+use events::Consumer;
 use events::{EventBus, Outbox};
-use platform::{Platform, auth::ServiceTokens, client::ServiceClient, db::Db};
+use platform::{Platform, client::ServiceClient, db::Db};
 
 pub const SERVICE: &str = "booking";
 
@@ -32,8 +37,7 @@ pub struct AppState {
     pub db: Db,
     pub outbox: Outbox,
     pub showtimes: Arc<showtimes_client::ShowtimesClient>,
-    pub payments: Arc<ServiceClient>,
-    pub service_tokens: Arc<ServiceTokens>,
+    pub payments: Arc<payments_client::PaymentsClient>,
     pub hold_ttl_secs: i64,
 }
 
@@ -47,16 +51,21 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
             platform.settings.service_urls("showtimes"),
             platform.cache.clone(),
         )),
-        payments: Arc::new(ServiceClient::new(
-            platform.http.clone(),
-            "payments",
-            platform.settings.service_urls("payments"),
-        )),
-        service_tokens: platform.service_tokens.clone(),
+        payments: Arc::new(payments_client::PaymentsClient {
+            client: ServiceClient::new(
+                platform.http.clone(),
+                "payments",
+                platform.settings.service_urls("payments"),
+            ),
+            tokens: platform.service_tokens.clone(),
+        }),
         hold_ttl_secs: platform.settings.parse_or("MARQUEE_HOLD_TTL_SECONDS", 600)?,
     };
     let every = Duration::from_millis(platform.settings.parse_or("MARQUEE_HOLD_SWEEP_MS", 5_000)?);
     platform.tasks.spawn(sweeper::run(state.clone(), every, platform.shutdown.clone()));
+    let cancellations = Arc::new(reactions::ShowtimeCancellations { state: state.clone() });
+    let consumer = Consumer::new(SERVICE, reactions::EVENTS, db.clone(), cancellations);
+    bus.subscribe(Arc::new(consumer), platform.shutdown.clone()).await?;
     let (api, openapi) = routes::router(state);
     let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)

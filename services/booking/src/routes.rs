@@ -32,6 +32,7 @@ use crate::{
     AppState, SERVICE,
     domain::{Booking, Ticket, parse_seats},
     error::BookingError,
+    payments_client::PaymentAnswer,
     store,
 };
 
@@ -53,7 +54,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(get_booking))
         .routes(routes!(pay))
         .routes(routes!(cancel))
-        .routes(routes!(seat_map));
+        .routes(routes!(seat_map))
+        .routes(routes!(check_ticket));
     let (router, openapi) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     (router.with_state(state), openapi)
 }
@@ -250,13 +252,6 @@ pub async fn pay(
     .await)
 }
 
-#[derive(Debug, Deserialize)]
-struct PaymentAnswer {
-    id: Uuid,
-    status: String,
-    failure_code: Option<String>,
-}
-
 /// The payment idempotency key of a booking and card: retrying with the same card replays the
 /// first charge; another card after a decline is a new attempt.
 fn payment_key(booking: Uuid, card: &Card) -> String {
@@ -287,38 +282,30 @@ async fn pay_booking(
         state.outbox.wake();
         return Err(BookingError::HoldExpired);
     }
-    let token =
-        state.service_tokens.token().await.map_err(|e| BookingError::Unavailable(format!("{e:#}")))?;
-    let body = serde_json::json!({
-        "amount_cents": booking.total_cents,
-        "currency": booking.currency,
-        "reference": format!("booking:{}", booking.id),
-        "user_id": booking.user_id,
-        "payment_method": card,
-    });
-    let key = payment_key(booking.id, card);
-    let (status, answer) = state
-        .payments
-        .post_json("/api/v1/payments", &token, &body, &[("idempotency-key", key.as_str())])
-        .await?;
-    if status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
-        let errors: Vec<FieldError> = serde_json::from_value(answer["errors"].clone()).unwrap_or_default();
-        return Err(BookingError::Invalid(errors));
-    }
-    if !status.is_success() {
-        return Err(BookingError::Unavailable(format!("payments answered {status}")));
-    }
-    let payment: PaymentAnswer = serde_json::from_value(answer)
-        .map_err(|e| BookingError::Internal(anyhow::anyhow!("payments' answer: {e}")))?;
-    if payment.status != "succeeded" {
-        return Err(BookingError::Declined(payment.failure_code.unwrap_or_else(|| "declined".into())));
-    }
+    // An earlier attempt may have charged the card and died before confirming: use that charge
+    // rather than making another.
+    let earlier = if store::was_charging(&state.db, booking.id).await? {
+        state.payments.captured_for(booking.id).await?.into_iter().next()
+    } else {
+        None
+    };
+    let payment_id = match earlier {
+        Some(p) => p.id,
+        None => charge(state, &booking, card).await?,
+    };
     let mut tx = state.db.begin_write().await?;
-    if !store::confirm(&mut tx, booking.id, booking.seats.len(), payment.id).await? {
+    if !store::confirm(&mut tx, booking.id, booking.seats.len(), payment_id).await? {
+        tx.rollback().await?;
+        // Confirmed meanwhile by the same charge (a concurrent retry): that is success.
+        if let Some((now, _)) = store::booking(&state.db, booking.id).await?
+            && now.status == "confirmed"
+            && now.payment_id == Some(payment_id)
+        {
+            return Ok(now);
+        }
         // The hold ran out while the card was charged and the seats went to someone else:
         // nothing is sold, and the charge is paid back.
-        tx.rollback().await?;
-        refund(state, &token, payment.id, booking.id).await?;
+        state.payments.refund_all(payment_id).await?;
         let mut tx = state.db.begin_write().await?;
         end(&mut tx, state, &booking, &["held"], "expired", booking.total_cents).await?;
         tx.commit().await?;
@@ -353,27 +340,39 @@ async fn pay_booking(
         .await?;
     tx.commit().await?;
     state.outbox.wake();
-    Ok(Booking { status: "confirmed".into(), payment_id: Some(payment.id), tickets, ..booking })
+    Ok(Booking { status: "confirmed".into(), payment_id: Some(payment_id), tickets, ..booking })
 }
 
-/// Refund a booking's payment in full; keyed so a retry never refunds twice.
-async fn refund(state: &AppState, token: &str, payment: Uuid, booking: Uuid) -> Result<(), BookingError> {
-    let key = format!("refund-booking-{booking}");
+/// Charge the card for the booking; the payment's id, or 402/422/503.
+async fn charge(state: &AppState, booking: &Booking, card: &Card) -> Result<Uuid, BookingError> {
+    store::mark_charging(&state.db, booking.id).await?;
+    let token = state.payments.token().await?;
+    let body = serde_json::json!({
+        "amount_cents": booking.total_cents,
+        "currency": booking.currency,
+        "reference": crate::payments_client::reference(booking.id),
+        "user_id": booking.user_id,
+        "payment_method": card,
+    });
+    let key = payment_key(booking.id, card);
     let (status, answer) = state
         .payments
-        .post_json(
-            &format!("/api/v1/payments/{payment}/refund"),
-            token,
-            &serde_json::json!({}),
-            &[("idempotency-key", key.as_str())],
-        )
+        .client
+        .post_json("/api/v1/payments", &token, &body, &[("idempotency-key", key.as_str())])
         .await?;
-    // 409: nothing left to refund, i.e. it was refunded already.
-    if status.is_success() || status == reqwest::StatusCode::CONFLICT {
-        Ok(())
-    } else {
-        Err(BookingError::Unavailable(format!("refunding failed: {status} {answer}")))
+    if status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+        let errors: Vec<FieldError> = serde_json::from_value(answer["errors"].clone()).unwrap_or_default();
+        return Err(BookingError::Invalid(errors));
     }
+    if !status.is_success() {
+        return Err(BookingError::Unavailable(format!("payments answered {status}")));
+    }
+    let payment: PaymentAnswer = serde_json::from_value(answer)
+        .map_err(|e| BookingError::Internal(anyhow::anyhow!("payments' answer: {e}")))?;
+    if payment.status != "succeeded" {
+        return Err(BookingError::Declined(payment.failure_code.unwrap_or_else(|| "declined".into())));
+    }
+    Ok(payment.id)
 }
 
 /// Cancel a booking (its owner or an admin). A held booking just ends; a confirmed one is
@@ -398,12 +397,7 @@ pub async fn cancel(
             }
             let payment =
                 booking.payment_id.ok_or_else(|| anyhow::anyhow!("a confirmed booking without a payment"))?;
-            let token = state
-                .service_tokens
-                .token()
-                .await
-                .map_err(|e| BookingError::Unavailable(format!("{e:#}")))?;
-            refund(&state, &token, payment, booking.id).await?;
+            state.payments.refund_all(payment).await.map_err(Problem::from)?;
             booking.total_cents
         }
         other => {
@@ -473,4 +467,48 @@ pub async fn seat_map(
         .collect();
     let available = rows.iter().flat_map(|r| &r.seats).filter(|s| s.status == "available").count();
     Ok(ApiJson(SeatMap { showtime_id: id, available, rows }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShowtimeSummary {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: OffsetDateTime,
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TicketCheck {
+    pub ticket: Ticket,
+    pub booking: Booking,
+    pub showtime: ShowtimeSummary,
+    /// Lets its holder in: the booking is paid and the showtime neither cancelled nor over.
+    pub valid: bool,
+}
+
+/// Check a ticket at the door (admin).
+#[utoipa::path(get, path = "/tickets/{code}", tag = "tickets", params(("code" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = TicketCheck), (status = 404, body = Problem)))]
+pub async fn check_ticket(
+    State(state): State<AppState>,
+    _admin: platform::auth::AdminUser,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> Result<ApiJson<TicketCheck>, Problem> {
+    let code = code.trim().to_ascii_uppercase();
+    let (ticket, booking_id) =
+        store::ticket_by_code(&state.db, &code).await?.ok_or(BookingError::NotFound("ticket"))?;
+    let (booking, _) =
+        store::booking(&state.db, booking_id).await?.ok_or(BookingError::NotFound("booking"))?;
+    let show = state
+        .showtimes
+        .fresh(booking.showtime_id)
+        .await
+        .map_err(BookingError::from)?
+        .ok_or(BookingError::NotFound("showtime"))?;
+    // Doors stay open for latecomers until three hours after the start.
+    let over = show.starts_at + Duration::hours(3) < OffsetDateTime::now_utc();
+    let valid = booking.status == "confirmed" && !show.cancelled && !over;
+    let showtime = ShowtimeSummary { id: show.id, starts_at: show.starts_at, cancelled: show.cancelled };
+    Ok(ApiJson(TicketCheck { ticket, booking, showtime, valid }))
 }

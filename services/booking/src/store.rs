@@ -249,3 +249,47 @@ pub async fn expired_holds(db: &Db, limit: i64) -> anyhow::Result<Vec<Uuid>> {
     .await?;
     rows.iter().map(|r| uuid(r, "id")).collect()
 }
+
+/// Note that a charge is about to be made for the booking (see migration 0101).
+pub async fn mark_charging(db: &Db, id: Uuid) -> anyhow::Result<()> {
+    sqlx::query("UPDATE bookings SET charging_at = $1 WHERE id = $2 AND charging_at IS NULL")
+        .bind(now_ms())
+        .bind(id.to_string())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Whether a charge may have been made for the booking.
+pub async fn was_charging(db: &Db, id: Uuid) -> anyhow::Result<bool> {
+    let at: Option<Option<i64>> = sqlx::query_scalar("SELECT charging_at FROM bookings WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(at.flatten().is_some())
+}
+
+/// Live bookings of a showtime (held or confirmed).
+pub async fn live_bookings_of(conn: &mut AnyConnection, showtime: Uuid) -> anyhow::Result<Vec<Uuid>> {
+    let rows =
+        sqlx::query("SELECT id FROM bookings WHERE showtime_id = $1 AND status IN ('held', 'confirmed')")
+            .bind(showtime.to_string())
+            .fetch_all(conn)
+            .await?;
+    rows.iter().map(|r| uuid(r, "id")).collect()
+}
+
+/// A ticket by its code: the ticket and its booking's id.
+pub async fn ticket_by_code(db: &Db, code: &str) -> anyhow::Result<Option<(Ticket, Uuid)>> {
+    let row = sqlx::query("SELECT id, booking_id, seat, code FROM tickets WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|r| {
+        Ok((
+            Ticket { id: uuid(&r, "id")?, seat: r.try_get("seat")?, code: r.try_get("code")? },
+            uuid(&r, "booking_id")?,
+        ))
+    })
+    .transpose()
+}

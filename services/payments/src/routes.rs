@@ -15,7 +15,7 @@ use contracts::{
 };
 use platform::{
     FieldError, Problem,
-    auth::{AuthUser, ServiceOrAdmin},
+    auth::{AuthUser, Caller, ServiceOrAdmin},
     extract::{ApiJson, ApiQuery, PathId},
     idempotency,
     pagination::{Page, PageRequest},
@@ -181,23 +181,28 @@ pub async fn create_payment(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PaymentQuery {
-    /// Admins only: one user's payments.
+    /// Admins and services only: one user's payments.
     pub user_id: Option<Uuid>,
+    /// What the payments were for (`booking:<id>`).
+    pub reference: Option<String>,
     pub page: Option<i64>,
     pub per_page: Option<i64>,
 }
 
-/// Your payments, newest first (admins: everyone's, or one user's).
+/// Your payments, newest first (admins and services: everyone's, or one user's).
 #[utoipa::path(get, path = "/payments", tag = "payments", params(PaymentQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<Payment>)))]
 pub async fn list_payments(
     State(state): State<AppState>,
-    user: AuthUser,
+    caller: Caller,
     ApiQuery(q): ApiQuery<PaymentQuery>,
 ) -> Result<ApiJson<Page<Payment>>, Problem> {
     let page = PageRequest::new(q.page, q.per_page)?;
-    let whose = if user.is_admin() { q.user_id } else { Some(user.id) };
-    let (items, total) = store::payments(&state.db, whose, page).await?;
+    let whose = match &caller {
+        Caller::User(user) if !user.is_admin() => Some(user.id),
+        _ => q.user_id,
+    };
+    let (items, total) = store::payments(&state.db, whose, q.reference.as_deref(), page).await?;
     Ok(ApiJson(Page::new(items, page, total)))
 }
 

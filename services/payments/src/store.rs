@@ -87,17 +87,26 @@ async fn payment_in(tx: &mut AnyConnection, id: Uuid) -> anyhow::Result<Option<P
     row.as_ref().map(payment_from).transpose()
 }
 
-pub async fn payments(db: &Db, user: Option<Uuid>, page: PageRequest) -> anyhow::Result<(Vec<Payment>, i64)> {
+pub async fn payments(
+    db: &Db,
+    user: Option<Uuid>,
+    reference: Option<&str>,
+    page: PageRequest,
+) -> anyhow::Result<(Vec<Payment>, i64)> {
     let user = user.map(|u| u.to_string()).unwrap_or_default();
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE ($1 = '' OR user_id = $1)")
-        .bind(&user)
-        .fetch_one(&db.pool)
-        .await?;
+    let reference = reference.unwrap_or_default();
+    let filter = "($1 = '' OR user_id = $1) AND ($2 = '' OR reference = $2)";
+    let total: i64 =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM payments WHERE {filter}")))
+            .bind(&user)
+            .bind(reference)
+            .fetch_one(&db.pool)
+            .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE ($1 = '' OR user_id = $1) ORDER BY created_at DESC, id DESC \
-         LIMIT $2 OFFSET $3"
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
     )))
     .bind(&user)
+    .bind(reference)
     .bind(page.limit())
     .bind(page.offset())
     .fetch_all(&db.pool)

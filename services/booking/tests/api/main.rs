@@ -3,6 +3,7 @@
 mod holds;
 mod paying;
 mod race;
+mod saga;
 
 use serde_json::{Value, json};
 use testkit::TestSystem;
