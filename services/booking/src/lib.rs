@@ -5,6 +5,7 @@
 //! - [`domain`]: the booking type and parsing seat lists.
 //! - [`store`]: the SQL; seat claims with a primary key on (showtime, seat).
 //! - [`showtimes_client`]: a showtime's seats and price, from the showtimes service.
+//! - [`live`]: seat changes for the Server-Sent Events stream, from every replica.
 //! - [`payments_client`]: charging, finding and refunding through payments, always keyed.
 //! - [`reactions`]: cancelling a showtime's bookings when it is cancelled.
 //! - [`sweeper`]: ending holds that ran out (refunding a charge a crashed request left).
@@ -12,6 +13,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod live;
 pub mod payments_client;
 pub mod reactions;
 pub mod routes;
@@ -39,6 +41,7 @@ pub struct AppState {
     pub showtimes: Arc<showtimes_client::ShowtimesClient>,
     pub payments: Arc<payments_client::PaymentsClient>,
     pub hold_ttl_secs: i64,
+    pub seat_feed: Arc<live::SeatFeed>,
 }
 
 pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
@@ -60,7 +63,9 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
             tokens: platform.service_tokens.clone(),
         }),
         hold_ttl_secs: platform.settings.parse_or("MARQUEE_HOLD_TTL_SECONDS", 600)?,
+        seat_feed: Arc::new(live::SeatFeed::new()),
     };
+    bus.subscribe_local(SERVICE, live::EVENTS, state.seat_feed.clone(), platform.shutdown.clone()).await?;
     let every = Duration::from_millis(platform.settings.parse_or("MARQUEE_HOLD_SWEEP_MS", 5_000)?);
     platform.tasks.spawn(sweeper::run(state.clone(), every, platform.shutdown.clone()));
     let cancellations = Arc::new(reactions::ShowtimeCancellations { state: state.clone() });

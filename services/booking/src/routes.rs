@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(pay))
         .routes(routes!(cancel))
         .routes(routes!(seat_map))
+        .routes(routes!(seat_stream))
         .routes(routes!(check_ticket));
     let (router, openapi) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     (router.with_state(state), openapi)
@@ -511,4 +512,47 @@ pub async fn check_ticket(
     let valid = booking.status == "confirmed" && !show.cancelled && !over;
     let showtime = ShowtimeSummary { id: show.id, starts_at: show.starts_at, cancelled: show.cancelled };
     Ok(ApiJson(TicketCheck { ticket, booking, showtime, valid }))
+}
+
+/// Server-Sent Events: one `seat` event per seat whose status changes (`held`, `booked`,
+/// `available`), as it happens on any replica; a `lagged` event when this stream fell behind
+/// and the client should reload the seat map.
+#[utoipa::path(get, path = "/showtimes/{id}/seats/stream", tag = "seats", params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "text/event-stream", description = "seat status changes")))]
+pub async fn seat_stream(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> axum::response::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive};
+    use futures_util::StreamExt;
+    use tokio::sync::broadcast::error::RecvError;
+
+    let receiver = state.seat_feed.sender.subscribe();
+    let stream = futures_util::stream::unfold(receiver, move |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(change) if change.showtime_id == id => {
+                    let events: Vec<Result<Event, std::convert::Infallible>> = change
+                        .seats
+                        .iter()
+                        .map(|seat| {
+                            let data = serde_json::json!({"seat": seat, "status": change.status}).to_string();
+                            Ok(Event::default().event("seat").data(data))
+                        })
+                        .collect();
+                    return Some((futures_util::stream::iter(events), receiver));
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => {
+                    let lagged = vec![Ok(Event::default().event("lagged").data("reload the seat map"))];
+                    return Some((futures_util::stream::iter(lagged), receiver));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    .flatten();
+    axum::response::Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -93,3 +93,42 @@ async fn bookings_are_private_and_a_held_booking_can_be_cancelled() {
     assert_eq!(sys.post(&format!("/api/v1/bookings/{id}/cancel"), json!({}), Some(&alice)).await.status, 409);
     assert_eq!(hold(&sys, &bob, &show, &["B1"]).await.status, 201, "the seat is free again");
 }
+
+#[tokio::test]
+async fn the_seat_stream_shows_holds_and_releases_as_they_happen() {
+    use futures_util::StreamExt;
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let show = showtime(&sys, &admin, 2, 6, 24).await;
+    let (token, _) = sys.user_token().await;
+    let response = sys
+        .http
+        .get(format!("{}/api/v1/showtimes/{show}/seats/stream", sys.gateway))
+        .send()
+        .await
+        .expect("open");
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.bytes_stream();
+    let b = hold(&sys, &token, &show, &["B2"]).await;
+    sys.post(
+        &format!("/api/v1/bookings/{}/cancel", b.body["id"].as_str().expect("id")),
+        json!({}),
+        Some(&token),
+    )
+    .await;
+    let mut seen = String::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(chunk)) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(r#""status":"available""#) {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "events arrived through the gateway as they happened: {seen}");
+    let held = seen.find(r#"{"seat":"B2","status":"held"}"#).expect("the hold");
+    let freed = seen.find(r#"{"seat":"B2","status":"available"}"#).expect("the release");
+    assert!(held < freed);
+    assert!(seen.contains("event: seat"));
+}
