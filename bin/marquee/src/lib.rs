@@ -7,5 +7,6 @@
 //! - [`loadtest`]: traffic against a running deployment, with throughput and percentiles.
 
 pub mod loadtest;
+pub mod rush;
 pub mod services;
 pub mod system;

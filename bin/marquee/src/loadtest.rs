@@ -4,6 +4,9 @@
 //! Scenarios:
 //! - `catalog`: browsing: 80 % `GET /movies/{id}`, 20 % `GET /movies/search?q=` with words taken
 //!   from real titles (some with a typo), over the movies the deployment has.
+//! - `rush`: buyers race for the seats of a few upcoming showtimes: hold 1-4 random seats, then
+//!   pay; ends with an oversell check that fails the run if any seat was sold twice or the seat
+//!   maps disagree with what was sold.
 
 use std::{
     collections::BTreeMap,
@@ -49,10 +52,10 @@ impl Stats {
 }
 
 /// A small deterministic generator: load runs are comparable run to run.
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> usize {
+    pub fn next(&mut self) -> usize {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) as usize
     }
@@ -69,7 +72,14 @@ fn typo(word: &str, rng: &mut Rng) -> String {
 }
 
 pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, Stats>> {
-    anyhow::ensure!(args.scenario == "catalog", "unknown scenario {:?} (known: catalog)", args.scenario);
+    match args.scenario.as_str() {
+        "catalog" => catalog(args).await,
+        "rush" => crate::rush::run(args).await,
+        other => anyhow::bail!("unknown scenario {other:?} (known: catalog, rush)"),
+    }
+}
+
+async fn catalog(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, Stats>> {
     let base = args.url.trim_end_matches('/').to_owned();
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let page: Value = http

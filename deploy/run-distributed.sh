@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The distributed mode on one machine: one `marquee serve` process per service (two booking
+# replicas), on PostgreSQL (a schema per service in one database), RabbitMQ and Redis.
+# Usage: deploy/run-distributed.sh [DATABASE] [GATEWAY_PORT]   (Ctrl-C stops everything)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DB="${1:-marquee}"
+PORT="${2:-8080}"
+BIN="${MARQUEE_BIN:-target/release/marquee}"
+[ -x "$BIN" ] || cargo build --release -p marquee
+PG="${MARQUEE_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+psql "$PG" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 || psql "$PG" -c "CREATE DATABASE $DB" >/dev/null
+
+export MARQUEE_DATABASE_URL="${PG%/*}/$DB"
+export MARQUEE_AMQP_URL="${MARQUEE_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+export MARQUEE_AMQP_NAMESPACE="${MARQUEE_AMQP_NAMESPACE:-$DB}"
+export MARQUEE_REDIS_URL="${MARQUEE_REDIS_URL:-redis://127.0.0.1:6379}"
+export MARQUEE_REDIS_NAMESPACE="${MARQUEE_REDIS_NAMESPACE:-$DB}"
+export MARQUEE_SERVICE_SECRET="${MARQUEE_SERVICE_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+export MARQUEE_ADMIN_EMAIL="${MARQUEE_ADMIN_EMAIL:-admin@marquee.local}"
+export MARQUEE_ADMIN_PASSWORD="${MARQUEE_ADMIN_PASSWORD:-change-me-now}"
+export MARQUEE_DEMO="${MARQUEE_DEMO:-1}"
+export MARQUEE_LOG="${MARQUEE_LOG:-warn}"
+export MARQUEE_IDENTITY_URL=http://127.0.0.1:9081
+export MARQUEE_CATALOG_URL=http://127.0.0.1:9082
+export MARQUEE_SHOWTIMES_URL=http://127.0.0.1:9083
+export MARQUEE_BOOKING_URL=http://127.0.0.1:9084,http://127.0.0.1:9184
+export MARQUEE_PAYMENTS_URL=http://127.0.0.1:9085
+
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+serve() { "$BIN" serve "$1" --port "$2" --bind 127.0.0.1 & pids+=($!); }
+serve identity 9081
+sleep 1   # the others verify tokens against identity's keys
+serve catalog 9082
+serve payments 9085
+serve showtimes 9083
+serve booking 9084
+serve booking 9184
+serve gateway "$PORT"
+echo "Marquee (distributed) on http://127.0.0.1:$PORT; database $DB, namespace $MARQUEE_AMQP_NAMESPACE"
+wait
