@@ -55,7 +55,7 @@ impl Stats {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> usize {
+    pub fn pick(&mut self) -> usize {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) as usize
     }
@@ -67,7 +67,7 @@ fn typo(word: &str, rng: &mut Rng) -> String {
     if chars.len() < 5 {
         return word.to_owned();
     }
-    let skip = 1 + rng.next() % (chars.len() - 2);
+    let skip = 1 + rng.pick() % (chars.len() - 2);
     chars.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, c)| c).collect()
 }
 
@@ -110,12 +110,12 @@ async fn catalog(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
             let mut rng = Rng(worker as u64 + 1);
             let mut stats: BTreeMap<&'static str, Stats> = BTreeMap::new();
             while Instant::now() < deadline {
-                let (kind, url) = if rng.next().is_multiple_of(5) && !words.is_empty() {
-                    let word = &words[rng.next() % words.len()];
-                    let q = if rng.next().is_multiple_of(2) { typo(word, &mut rng) } else { word.clone() };
+                let (kind, url) = if rng.pick().is_multiple_of(5) && !words.is_empty() {
+                    let word = &words[rng.pick() % words.len()];
+                    let q = if rng.pick().is_multiple_of(2) { typo(word, &mut rng) } else { word.clone() };
                     ("search", format!("{base}/api/v1/movies/search?q={q}"))
                 } else {
-                    ("movie by id", format!("{base}/api/v1/movies/{}", ids[rng.next() % ids.len()]))
+                    ("movie by id", format!("{base}/api/v1/movies/{}", ids[rng.pick() % ids.len()]))
                 };
                 let started = Instant::now();
                 let ok = match http.get(&url).send().await {

@@ -82,9 +82,9 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
             let mut rng = Rng(worker as u64 + 11);
             let mut stats: BTreeMap<&'static str, Stats> = BTreeMap::new();
             while Instant::now() < deadline {
-                let show = &shows[rng.next() % shows.len()];
-                let n = 1 + rng.next() % 4;
-                let seats: HashSet<&String> = (0..n).map(|_| &show.seats[rng.next() % show.seats.len()]).collect();
+                let show = &shows[rng.pick() % shows.len()];
+                let n = 1 + rng.pick() % 4;
+                let seats: HashSet<&String> = (0..n).map(|_| &show.seats[rng.pick() % show.seats.len()]).collect();
                 let t = Instant::now();
                 let held = http
                     .post(format!("{base}/api/v1/bookings"))
