@@ -6,6 +6,7 @@
 //! - [`problem`]: RFC 9457 problem responses with stable `type`s.
 //! - [`extract`]: `ApiJson` and `ApiQuery`, whose rejections are problems (400/413/415/422).
 //! - [`idempotency`]: `Idempotency-Key` handling.
+//! - [`periodic`]: background work in passes until shutdown.
 //! - [`pagination`]: the `?page=&per_page=` request and the `{items, page, per_page, total}` shape.
 //! - [`db`]: one pool type over SQLite and PostgreSQL, and migrations.
 //! - [`cache`]: Redis or in-process, behind one trait.
@@ -25,6 +26,7 @@ pub mod db;
 pub mod extract;
 pub mod idempotency;
 pub mod pagination;
+pub mod periodic;
 pub mod problem;
 pub mod server;
 pub mod settings;

@@ -44,13 +44,5 @@ pub async fn expire_holds(state: &AppState) -> anyhow::Result<usize> {
 }
 
 pub async fn run(state: AppState, every: Duration, shutdown: CancellationToken) {
-    loop {
-        if let Err(e) = expire_holds(&state).await {
-            tracing::warn!(error = format!("{e:#}"), "expiring holds failed");
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(every) => {},
-        }
-    }
+    platform::periodic::every("expire holds", every, shutdown, || expire_holds(&state)).await;
 }

@@ -89,13 +89,5 @@ pub async fn renew_due(state: &AppState) -> anyhow::Result<usize> {
 
 /// Run renewal passes until shutdown.
 pub async fn run(state: AppState, every: Duration, shutdown: CancellationToken) {
-    loop {
-        if let Err(e) = renew_due(&state).await {
-            tracing::warn!(error = format!("{e:#}"), "renewal pass failed");
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(every) => {},
-        }
-    }
+    platform::periodic::every("renew subscriptions", every, shutdown, || renew_due(&state)).await;
 }
