@@ -16,7 +16,26 @@ fn free_port() -> u16 {
 }
 
 /// Start `marquee up` and return it with the lines it printed before it was ready.
-fn up(data_dir: &std::path::Path, port: u16) -> (Child, Vec<String>) {
+/// A started marquee process. A test that fails before stopping it must not leave it running,
+/// so dropping it kills the process.
+struct Process(Option<Child>);
+
+impl Process {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the process is running")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn up(data_dir: &std::path::Path, port: u16) -> (Process, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
         .args(["up", "--data-dir"])
         .arg(data_dir)
@@ -39,10 +58,12 @@ fn up(data_dir: &std::path::Path, port: u16) -> (Child, Vec<String>) {
             break;
         }
     }
-    (child, lines)
+    (Process(Some(child)), lines)
 }
 
-fn stop(mut child: Child) {
+/// SIGTERM, and a clean exit within 15 seconds.
+fn stop(mut process: Process) {
+    let mut child = process.0.take().expect("the process is running");
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -130,17 +151,22 @@ async fn settings_come_from_marquee_toml_and_a_named_file_that_is_missing_is_an_
         format!("port = {port}\ndata_dir = \"{}\"\n", dir.join("data").display()),
     )
     .expect("config written");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
-        .current_dir(&dir)
-        .env_remove("MARQUEE_PORT")
-        .env_remove("MARQUEE_DATA_DIR")
-        .env("MARQUEE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("marquee starts");
-    let first =
-        BufReader::new(child.stdout.take().expect("stdout")).lines().next().expect("a line").expect("text");
+    let mut child = Process(Some(
+        Command::new(env!("CARGO_BIN_EXE_marquee"))
+            .current_dir(&dir)
+            .env_remove("MARQUEE_PORT")
+            .env_remove("MARQUEE_DATA_DIR")
+            .env("MARQUEE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("marquee starts"),
+    ));
+    let first = BufReader::new(child.child().stdout.take().expect("stdout"))
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("text");
     assert!(first.contains(&format!(":{port}")), "the port came from marquee.toml: {first}");
     assert!(dir.join("data").join("identity.db").exists(), "the data dir came from marquee.toml");
     stop(child);
@@ -172,8 +198,8 @@ async fn settings_come_from_marquee_toml_and_a_named_file_that_is_missing_is_an_
 }
 
 /// `marquee serve` with the environment a deployment gives it.
-fn serve(service: &str, port: u16, env: &[(String, String)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_marquee"))
+fn serve(service: &str, port: u16, env: &[(String, String)]) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_marquee"))
         .args(["serve", service, "--port", &port.to_string(), "--bind", "127.0.0.1"])
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("MARQUEE_LOG", "warn")
@@ -181,7 +207,8 @@ fn serve(service: &str, port: u16, env: &[(String, String)]) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("marquee serve starts")
+        .expect("marquee serve starts");
+    Process(Some(child))
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str) {
