@@ -26,6 +26,8 @@ pub struct Upstream {
     pub service: &'static str,
     pub urls: Vec<String>,
     next: AtomicUsize,
+    /// Opens after repeated failures, so a service that is down costs callers nothing.
+    pub breaker: platform::breaker::CircuitBreaker,
 }
 
 impl Upstream {
@@ -45,16 +47,21 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn from_settings(platform: &Platform) -> Self {
+    pub fn from_settings(platform: &Platform) -> anyhow::Result<Self> {
+        let failures = platform.settings.parse_or("MARQUEE_GATEWAY_BREAKER_FAILURES", 5)?;
+        let open_for = std::time::Duration::from_millis(
+            platform.settings.parse_or("MARQUEE_GATEWAY_BREAKER_OPEN_MS", 10_000)?,
+        );
         let upstreams = routes::SERVICES
             .iter()
             .map(|&service| Upstream {
                 service,
                 urls: platform.settings.service_urls(service),
                 next: AtomicUsize::new(0),
+                breaker: platform::breaker::CircuitBreaker::new(service, failures, open_for),
             })
             .collect();
-        Self { upstreams: Arc::new(upstreams), http: platform.http.clone() }
+        Ok(Self { upstreams: Arc::new(upstreams), http: platform.http.clone() })
     }
 
     pub fn upstream(&self, service: &str) -> Option<&Upstream> {
@@ -64,7 +71,7 @@ impl Gateway {
 
 /// The gateway's application.
 pub fn build(platform: &Platform) -> anyhow::Result<Router> {
-    let gateway = Gateway::from_settings(platform);
+    let gateway = Gateway::from_settings(platform)?;
     let router = Router::new()
         .route("/health", get(health::health))
         .route("/health/live", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))

@@ -52,7 +52,16 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
     let Some(service) = service else {
         return Problem::not_found("route").into_response();
     };
-    let Some(base) = gateway.upstream(service).and_then(|u| u.pick()).map(str::to_owned) else {
+    let Some(upstream_service) = gateway.upstream(service).filter(|u| !u.urls.is_empty()) else {
+        return Problem::unavailable(format!("the {service} service is not deployed")).into_response();
+    };
+    if let Err(open) = upstream_service.breaker.allow() {
+        return Problem::unavailable(format!("the {service} service is failing; not calling it for a while"))
+            .retry_after(open.retry_after.as_secs().max(1))
+            .extension("circuit", "open")
+            .into_response();
+    }
+    let Some(base) = upstream_service.pick().map(str::to_owned) else {
         return Problem::unavailable(format!("the {service} service is not deployed")).into_response();
     };
     let path_and_query = request.uri().path_and_query().map_or(path.as_str(), |pq| pq.as_str()).to_owned();
@@ -94,10 +103,18 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
     let upstream = match upstream {
         Ok(r) => r,
         Err(e) => {
+            upstream_service.breaker.record_failure();
             tracing::warn!(service, error = %e, "upstream unreachable");
             return Problem::unavailable(format!("the {service} service is unavailable")).into_response();
         }
     };
+    // A 502-504 is the service (or what is in front of it) failing; any other answer, 500
+    // included, means it is up and answering.
+    if matches!(upstream.status().as_u16(), 502..=504) {
+        upstream_service.breaker.record_failure();
+    } else {
+        upstream_service.breaker.record_success();
+    }
     let mut response = Response::builder().status(upstream.status());
     if let Some(h) = response.headers_mut() {
         *h = upstream.headers().clone();

@@ -123,3 +123,36 @@ async fn unknown_prefixes_are_404_and_undeployed_services_503() {
     let (status, _, _) = get_json(&format!("{gw}/health"), &[]).await;
     assert_eq!(status, 200, "nothing configured, nothing down");
 }
+
+#[tokio::test]
+async fn the_breaker_opens_on_a_dead_upstream_and_closes_when_it_returns() {
+    // A port with nothing on it yet; the stand-in starts there later.
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", format!("http://127.0.0.1:{port}"))
+        .with("MARQUEE_GATEWAY_BREAKER_FAILURES", "3")
+        .with("MARQUEE_GATEWAY_BREAKER_OPEN_MS", "300");
+    let gw = gateway(settings).await;
+    for _ in 0..3 {
+        let (status, _, body) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
+        assert_eq!((status, body.get("circuit")), (503, None), "{body}");
+    }
+    let started = std::time::Instant::now();
+    let (status, headers, body) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
+    assert_eq!((status, body["circuit"].as_str()), (503, Some("open")), "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert!(started.elapsed() < std::time::Duration::from_millis(100), "an open circuit answers at once");
+
+    // The service comes back; after the open period one probe goes through and closes it.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the same port");
+    let app =
+        Router::new().route("/api/v1/movies/{id}", get(|| async { Json(json!({"served_by": "catalog"})) }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let (status, _, body) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
+    assert_eq!((status, body["served_by"].as_str()), (200, Some("catalog")), "{body}");
+    assert_eq!(get_json(&format!("{gw}/api/v1/movies/2"), &[]).await.0, 200, "closed again");
+}
