@@ -237,8 +237,9 @@ impl Verifier {
     }
 }
 
-fn bearer(parts: &Parts) -> Result<Option<&str>, AuthError> {
-    let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+/// The bearer token of a request, if it sends one; a malformed Authorization header is an error.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<Option<&str>, AuthError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| AuthError::Invalid("malformed Authorization header".into()))?;
@@ -251,7 +252,7 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, AuthError> {
 }
 
 async fn claims_of(parts: &Parts) -> Result<Option<Claims>, Problem> {
-    let Some(token) = bearer(parts)? else {
+    let Some(token) = bearer(&parts.headers)? else {
         return Ok(None);
     };
     let verifier = parts

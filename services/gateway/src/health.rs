@@ -1,7 +1,5 @@
 //! `/health`: every configured service's readiness, checked in parallel.
 
-use std::time::Duration;
-
 use axum::{
     Json,
     extract::State,
@@ -13,18 +11,14 @@ use serde_json::{Map, Value, json};
 use crate::Gateway;
 
 pub async fn health(State(gateway): State<Gateway>) -> Response {
-    let checks =
-        gateway.upstreams.iter().flat_map(|u| u.urls.iter().map(move |url| (u.service, url.clone())));
-    let results = futures_util::future::join_all(checks.map(|(service, url)| {
-        let http = gateway.http.clone();
+    let checks = gateway.upstreams.iter().flat_map(|u| u.replicas.iter().map(move |r| (u.service, r)));
+    let results = futures_util::future::join_all(checks.map(|(service, replica)| {
+        let http = &gateway.http;
         async move {
-            let ok = http
-                .get(format!("{url}/health/ready"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            (service, url, ok)
+            let ok = crate::upstream::probe(http, &replica.url).await;
+            // The answer is fresh: let routing know it too.
+            replica.set_healthy(ok, service);
+            (service, replica.url.clone(), ok)
         }
     }))
     .await;

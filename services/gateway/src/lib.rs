@@ -3,42 +3,30 @@
 //! is missing or down, and aggregates every service's readiness at `/health`.
 //!
 //! # Layout
-//! - [`routes`]: the ownership table (path prefix → service).
+//! - [`routes`]: the ownership table (path prefix → service) and route labels for metrics.
+//! - [`upstream`]: each service's replicas, health checks, breaker and timeout.
+//! - [`retry`]: which requests may be retried, the retry budget and backoff.
 //! - [`proxy`]: forwarding a request to an upstream and streaming the answer back.
+//! - [`edge`]: token verification, rate limits, CORS and security headers at the door.
+//! - [`ratelimit`]: the token buckets, in Redis or in the process.
 //! - [`health`]: `/health`, every service's readiness.
 
+pub mod edge;
 pub mod health;
 pub mod proxy;
+pub mod ratelimit;
+pub mod retry;
 pub mod routes;
+pub mod upstream;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
-};
+use std::{sync::Arc, time::Duration};
 
-use axum::{Router, routing::get};
+use axum::{Router, middleware, routing::get};
 use platform::{Platform, server::HttpLimits};
 
+pub use upstream::Upstream;
+
 pub const SERVICE: &str = "gateway";
-
-/// The base URLs of one upstream service; several replicas are used in turn.
-pub struct Upstream {
-    pub service: &'static str,
-    pub urls: Vec<String>,
-    next: AtomicUsize,
-    /// Opens after repeated failures, so a service that is down costs callers nothing.
-    pub breaker: platform::breaker::CircuitBreaker,
-}
-
-impl Upstream {
-    pub fn pick(&self) -> Option<&str> {
-        if self.urls.is_empty() {
-            return None;
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len();
-        Some(&self.urls[i])
-    }
-}
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -48,19 +36,10 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn from_settings(platform: &Platform) -> anyhow::Result<Self> {
-        let failures = platform.settings.parse_or("MARQUEE_GATEWAY_BREAKER_FAILURES", 5)?;
-        let open_for = std::time::Duration::from_millis(
-            platform.settings.parse_or("MARQUEE_GATEWAY_BREAKER_OPEN_MS", 10_000)?,
-        );
         let upstreams = routes::SERVICES
             .iter()
-            .map(|&service| Upstream {
-                service,
-                urls: platform.settings.service_urls(service),
-                next: AtomicUsize::new(0),
-                breaker: platform::breaker::CircuitBreaker::new(service, failures, open_for),
-            })
-            .collect();
+            .map(|&service| Upstream::from_settings(service, &platform.settings))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self { upstreams: Arc::new(upstreams), http: platform.http.clone() })
     }
 
@@ -69,17 +48,35 @@ impl Gateway {
     }
 }
 
-/// The gateway's application.
+/// The gateway's application. Starts the replicas' health checks, which stop on shutdown.
 pub fn build(platform: &Platform) -> anyhow::Result<Router> {
     let gateway = Gateway::from_settings(platform)?;
+    let interval =
+        Duration::from_millis(platform.settings.parse_or("MARQUEE_GATEWAY_HEALTH_INTERVAL_MS", 5_000)?);
+    platform.tasks.spawn(upstream::check_health(
+        gateway.upstreams.clone(),
+        gateway.http.clone(),
+        interval,
+        platform.shutdown.clone(),
+    ));
+    let edge = Arc::new(edge::Edge::from_settings(&platform.settings, platform.verifier.clone())?);
+    let api = Router::new()
+        .route("/.well-known/jwks.json", get(proxy::forward))
+        .route("/api/v1/{*rest}", axum::routing::any(proxy::forward))
+        .route_layer(middleware::from_fn_with_state(edge, edge::guard));
     let router = Router::new()
         .route("/health", get(health::health))
         .route("/health/live", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route("/metrics", get(platform::server::render_metrics))
-        .route("/.well-known/jwks.json", get(proxy::forward))
-        .route("/api/v1/{*rest}", axum::routing::any(proxy::forward))
+        .merge(api)
         .with_state(gateway);
     // Larger bodies than a service accepts are the service's to refuse; the gateway streams.
     let limits = HttpLimits::from_settings(&platform.settings)?;
-    Ok(platform::server::with_middleware(router, SERVICE, limits, platform.verifier.clone()))
+    let app = platform::server::with_middleware(router, SERVICE, limits, platform.verifier.clone())
+        .layer(middleware::from_fn(edge::security_headers));
+    // Outermost, so that preflight requests are answered before limits and tokens are looked at.
+    Ok(match edge::cors(&platform.settings)? {
+        Some(cors) => app.layer(cors),
+        None => app,
+    })
 }

@@ -1,16 +1,19 @@
-//! Forwarding: the request goes to the owner with its body streamed, and the answer comes back
-//! streamed too (SSE and media pass through as they are produced).
+//! Forwarding: the request goes to a healthy replica of the owner with its body streamed, and the
+//! answer comes back streamed too (SSE and media pass through as they are produced). Bodiless
+//! GET/HEAD/OPTIONS are retried on another replica when one fails, within the retry budget.
+
+use std::time::Instant;
 
 use axum::{
     body::Body,
     extract::{Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use futures_util::TryStreamExt;
 use platform::{Problem, extract::PeerAddr, server::REQUEST_ID};
 
-use crate::{Gateway, routes};
+use crate::{Gateway, retry, routes, upstream::Upstream};
 
 /// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: &[&str] = &[
@@ -25,7 +28,7 @@ const HOP_BY_HOP: &[&str] = &[
     "proxy-connection",
 ];
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Headers named in Connection are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -42,33 +45,15 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, request: Request) -> Response {
-    let path = request.uri().path().to_owned();
-    let service = if path == "/.well-known/jwks.json" {
-        Some("identity")
-    } else {
-        path.strip_prefix("/api/v1/").and_then(routes::owner)
-    };
-    let Some(service) = service else {
-        return Problem::not_found("route").into_response();
-    };
-    let Some(upstream_service) = gateway.upstream(service).filter(|u| !u.urls.is_empty()) else {
-        return Problem::unavailable(format!("the {service} service is not deployed")).into_response();
-    };
-    if let Err(open) = upstream_service.breaker.allow() {
-        return Problem::unavailable(format!("the {service} service is failing; not calling it for a while"))
-            .retry_after(open.retry_after.as_secs().max(1))
-            .extension("circuit", "open")
-            .into_response();
-    }
-    let Some(base) = upstream_service.pick().map(str::to_owned) else {
-        return Problem::unavailable(format!("the {service} service is not deployed")).into_response();
-    };
-    let path_and_query = request.uri().path_and_query().map_or(path.as_str(), |pq| pq.as_str()).to_owned();
-    let url = format!("{base}{path_and_query}");
+/// Does the request carry a body? (Without Content-Length or Transfer-Encoding it has none.)
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
+}
 
-    let (parts, body) = request.into_parts();
-    let mut headers = parts.headers.clone();
+/// The headers sent upstream: the client's, minus hop-by-hop ones, plus forwarding and tracing.
+fn upstream_headers(request_headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> HeaderMap {
+    let mut headers = request_headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     // Append the peer we saw; services trust only the right-most entry (ours).
@@ -92,35 +77,150 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
             headers.insert("traceparent", v);
         }
     }
+    headers
+}
 
-    let upstream = gateway
-        .http
-        .request(parts.method, &url)
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
-        .send()
-        .await;
-    let upstream = match upstream {
-        Ok(r) => r,
-        Err(e) => {
-            upstream_service.breaker.record_failure();
-            tracing::warn!(service, error = %e, "upstream unreachable");
-            return Problem::unavailable(format!("the {service} service is unavailable")).into_response();
-        }
-    };
-    // A 502-504 is the service (or what is in front of it) failing; any other answer, 500
-    // included, means it is up and answering.
-    if matches!(upstream.status().as_u16(), 502..=504) {
-        upstream_service.breaker.record_failure();
+/// The owning service of a path the gateway forwards.
+fn owner(path: &str) -> Option<&'static str> {
+    if path == "/.well-known/jwks.json" {
+        Some("identity")
     } else {
-        upstream_service.breaker.record_success();
+        path.strip_prefix("/api/v1/").and_then(routes::owner)
     }
-    let mut response = Response::builder().status(upstream.status());
+}
+
+pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let Some(service) = owner(&path) else {
+        return Problem::not_found("route").into_response();
+    };
+    let Some(upstream) = gateway.upstream(service).filter(|u| u.is_deployed()) else {
+        return Problem::unavailable(format!("the {service} service is not deployed")).into_response();
+    };
+    let route = routes::label(&path);
+    let started = Instant::now();
+    let response = send(&gateway, upstream, request, peer).await;
+    let labels = [
+        ("service", service.to_owned()),
+        ("route", route),
+        ("status", response.status().as_str().to_owned()),
+    ];
+    metrics::counter!("gateway_upstream_requests_total", &labels).increment(1);
+    metrics::histogram!("gateway_upstream_duration_seconds", &labels[..2])
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+fn circuit_open(service: &str, open: platform::breaker::Open) -> Response {
+    Problem::unavailable(format!("the {service} service is failing; not calling it for a while"))
+        .retry_after(open.retry_after.as_secs().max(1))
+        .extension("circuit", "open")
+        .into_response()
+}
+
+/// Send to one replica after another until an answer comes that is not a failure, the retries
+/// allowed are spent, or the request may not be repeated.
+async fn send(
+    gateway: &Gateway,
+    upstream: &Upstream,
+    request: Request,
+    peer: Option<std::net::SocketAddr>,
+) -> Response {
+    let service = upstream.service;
+    let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let (parts, body) = request.into_parts();
+    let headers = upstream_headers(&parts.headers, peer);
+    let retryable = retry::is_retryable(&parts.method, has_body(&parts.headers));
+    // A body is streamed, so only a bodiless request can be sent twice.
+    let mut body = Some(body);
+    upstream.budget.deposit();
+    // The breaker judges requests, not tries: a failure that a retry on another replica mended
+    // is a replica's problem (the health checks' business), not the service's.
+    if let Err(open) = upstream.breaker.allow() {
+        return circuit_open(service, open);
+    }
+    let mut attempt = 0;
+    let mut avoid: Option<String> = None;
+    loop {
+        let Some(replica) = upstream.pick(avoid.as_deref()) else {
+            return Problem::unavailable(format!("the {service} service is not deployed")).into_response();
+        };
+        let mut outgoing = gateway
+            .http
+            .request(parts.method.clone(), format!("{}{path_and_query}", replica.url))
+            .headers(headers.clone());
+        if let Some(body) = body.take().filter(|_| !retryable) {
+            outgoing = outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+        }
+        let failure = match tokio::time::timeout(upstream.timeout, outgoing.send()).await {
+            // A 502-504 is the service (or what is in front of it) failing; any other answer,
+            // 500 included, means it is up and answering.
+            Ok(Ok(answer)) if !matches!(answer.status().as_u16(), 502..=504) => {
+                upstream.breaker.record_success();
+                return streamed(answer);
+            }
+            Ok(Ok(answer)) => Failure::Status(answer),
+            Ok(Err(e)) => {
+                if e.is_connect() {
+                    // Nothing listens there: out of rotation until a health check passes.
+                    replica.set_healthy(false, service);
+                }
+                tracing::warn!(service, url = %replica.url, error = %e, "upstream unreachable");
+                Failure::Unreachable
+            }
+            Err(_) => Failure::Timeout,
+        };
+        attempt += 1;
+        // A timeout is not retried: the client has already waited the whole timeout once.
+        let may_retry = retryable
+            && !matches!(failure, Failure::Timeout)
+            && attempt <= upstream.budget.max_retries
+            && upstream.budget.withdraw();
+        if !may_retry {
+            upstream.breaker.record_failure();
+            return failure.into_response(service, upstream);
+        }
+        metrics::counter!("gateway_retries_total", "service" => service).increment(1);
+        avoid = Some(replica.url.clone());
+        tokio::time::sleep(upstream.budget.backoff(attempt)).await;
+    }
+}
+
+enum Failure {
+    Status(reqwest::Response),
+    Unreachable,
+    Timeout,
+}
+
+impl Failure {
+    fn into_response(self, service: &str, upstream: &Upstream) -> Response {
+        match self {
+            // The service's own 502-504 (a problem of its own, usually) goes back as it is.
+            Failure::Status(answer) => streamed(answer),
+            Failure::Unreachable => {
+                Problem::unavailable(format!("the {service} service is unavailable")).into_response()
+            }
+            Failure::Timeout => {
+                Problem::new(StatusCode::GATEWAY_TIMEOUT, "upstream-timeout", "The service took too long")
+                    .detail(format!(
+                        "the {service} service did not answer within {} ms",
+                        upstream.timeout.as_millis()
+                    ))
+                    .retry_after(1)
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// The upstream's answer, its body passed on chunk by chunk as it arrives.
+fn streamed(answer: reqwest::Response) -> Response {
+    let mut response = Response::builder().status(answer.status());
     if let Some(h) = response.headers_mut() {
-        *h = upstream.headers().clone();
+        *h = answer.headers().clone();
         strip_hop_by_hop(h);
     }
     response
-        .body(Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other)))
+        .body(Body::from_stream(answer.bytes_stream().map_err(std::io::Error::other)))
         .unwrap_or_else(|_| Problem::internal().into_response())
 }

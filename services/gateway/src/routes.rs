@@ -42,9 +42,36 @@ pub fn owner(path_under_v1: &str) -> Option<&'static str> {
     })
 }
 
+/// A path for metrics labels: segments that are ids (numbers, UUIDs, codes with digits) become
+/// `{id}`, so every movie counts as one route and the label set stays small.
+pub fn label(path: &str) -> String {
+    let is_id = |s: &str| {
+        !s.is_empty()
+            && (s.bytes().all(|b| b.is_ascii_digit())
+                || (s.len() >= 8 && s.bytes().any(|b| b.is_ascii_digit()))
+                || uuid_like(s))
+    };
+    path.split('/').map(|s| if is_id(s) { "{id}" } else { s }).collect::<Vec<_>>().join("/")
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
-    use super::owner;
+    use super::{label, owner};
+
+    #[test]
+    fn ids_in_paths_are_one_label() {
+        assert_eq!(label("/api/v1/movies/42"), "/api/v1/movies/{id}");
+        assert_eq!(
+            label("/api/v1/showtimes/0190c7a2-5b1e-7c3d-9e4f-a1b2c3d4e5f6/seats"),
+            "/api/v1/showtimes/{id}/seats"
+        );
+        assert_eq!(label("/api/v1/tickets/MQ7X2K9PA3"), "/api/v1/tickets/{id}");
+        assert_eq!(label("/api/v1/movies/search"), "/api/v1/movies/search");
+    }
 
     #[test]
     fn paths_go_to_their_owners() {

@@ -1,5 +1,9 @@
 //! The gateway in front of stand-in upstreams: forwarding, headers passed on, replicas taken in
-//! turn, and what happens when an upstream is down.
+//! turn, what happens when an upstream is down or slow, rate limits and aggregations.
+
+mod edge;
+mod resilience;
+mod routing;
 
 use std::net::SocketAddr;
 
@@ -9,7 +13,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// A stand-in service answering `/health/ready` and echoing what it was sent.
-async fn upstream(name: &'static str) -> String {
+pub async fn upstream(name: &'static str) -> String {
     let app = Router::new().route("/health/ready", get(|| async { Json(json!({"status": "ok"})) })).route(
         "/api/v1/movies/{id}",
         get(move |headers: HeaderMap| async move {
@@ -26,7 +30,7 @@ async fn upstream(name: &'static str) -> String {
     serve(app).await
 }
 
-async fn serve(app: Router) -> String {
+pub async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
@@ -36,18 +40,18 @@ async fn serve(app: Router) -> String {
 }
 
 /// A URL where nothing listens.
-fn closed_url() -> String {
+pub fn closed_url() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     format!("http://{}", l.local_addr().expect("addr"))
 }
 
-async fn gateway(settings: Settings) -> String {
+pub async fn gateway(settings: Settings) -> String {
     platform::install_crypto_provider();
     let platform = Platform::new("gateway", settings, CancellationToken::new()).expect("platform");
     serve(gateway::build(&platform).expect("gateway")).await
 }
 
-async fn get_json(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Value) {
+pub async fn get_json(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Value) {
     let mut req = reqwest::Client::new().get(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -56,103 +60,4 @@ async fn get_json(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Value
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     (status, headers, res.json().await.unwrap_or(Value::Null))
-}
-
-#[tokio::test]
-async fn requests_reach_the_owner_with_trace_context_and_forwarding_headers() {
-    let catalog = upstream("catalog").await;
-    let gw = gateway(Settings::default().with("MARQUEE_CATALOG_URL", &catalog)).await;
-    let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    let (status, headers, body) = get_json(
-        &format!("{gw}/api/v1/movies/42"),
-        &[("traceparent", trace), ("connection", "keep-alive, x-secret")],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["served_by"], "catalog");
-    let forwarded = body["traceparent"].as_str().expect("traceparent passed on");
-    assert!(forwarded.starts_with("00-0af7651916cd43dd8448eb211c80319c-"), "same trace: {forwarded}");
-    assert_ne!(forwarded, trace, "a new span id for the hop");
-    assert_eq!(body["x_request_id"], "0af7651916cd43dd8448eb211c80319c");
-    assert_eq!(body["x_forwarded_for"], "127.0.0.1");
-    assert_eq!(body["connection"], Value::Null, "hop-by-hop headers are not forwarded");
-    assert_eq!(headers["x-request-id"], "0af7651916cd43dd8448eb211c80319c");
-}
-
-#[tokio::test]
-async fn replicas_are_used_in_turn() {
-    let (a, b) = (upstream("a").await, upstream("b").await);
-    let gw = gateway(Settings::default().with("MARQUEE_CATALOG_URL", format!("{a},{b}"))).await;
-    let mut seen = Vec::new();
-    for _ in 0..4 {
-        seen.push(
-            get_json(&format!("{gw}/api/v1/movies/1"), &[]).await.2["served_by"].as_str().map(str::to_owned),
-        );
-    }
-    let a_count = seen.iter().filter(|s| s.as_deref() == Some("a")).count();
-    assert_eq!(a_count, 2, "{seen:?}");
-}
-
-#[tokio::test]
-async fn an_upstream_that_is_down_is_a_fast_503_and_health_names_it() {
-    let catalog = upstream("catalog").await;
-    let settings =
-        Settings::default().with("MARQUEE_CATALOG_URL", &catalog).with("MARQUEE_IDENTITY_URL", closed_url());
-    let gw = gateway(settings).await;
-    let started = std::time::Instant::now();
-    let (status, headers, body) = get_json(&format!("{gw}/api/v1/users/me"), &[]).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(2), "no hanging on a dead upstream");
-    assert_eq!(headers["content-type"], "application/problem+json");
-    assert!(headers.contains_key("retry-after"));
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("identity")));
-
-    let (status, _, health) = get_json(&format!("{gw}/health"), &[]).await;
-    assert_eq!(status, 503);
-    assert_eq!(health["down"], json!(["identity"]));
-    assert_eq!(health["services"]["catalog"][&catalog], "up");
-}
-
-#[tokio::test]
-async fn unknown_prefixes_are_404_and_undeployed_services_503() {
-    let gw = gateway(Settings::default()).await;
-    let (status, _, body) = get_json(&format!("{gw}/api/v1/no-such-thing"), &[]).await;
-    assert_eq!((status, body["type"].as_str()), (404, Some("urn:marquee:problem:not-found")));
-    let (status, _, body) = get_json(&format!("{gw}/api/v1/bookings"), &[]).await;
-    assert_eq!(status, 503, "{body}");
-    let (status, _, _) = get_json(&format!("{gw}/health"), &[]).await;
-    assert_eq!(status, 200, "nothing configured, nothing down");
-}
-
-#[tokio::test]
-async fn the_breaker_opens_on_a_dead_upstream_and_closes_when_it_returns() {
-    // A port with nothing on it yet; the stand-in starts there later.
-    let port =
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
-    let settings = Settings::default()
-        .with("MARQUEE_CATALOG_URL", format!("http://127.0.0.1:{port}"))
-        .with("MARQUEE_GATEWAY_BREAKER_FAILURES", "3")
-        .with("MARQUEE_GATEWAY_BREAKER_OPEN_MS", "300");
-    let gw = gateway(settings).await;
-    for _ in 0..3 {
-        let (status, _, body) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
-        assert_eq!((status, body.get("circuit")), (503, None), "{body}");
-    }
-    let started = std::time::Instant::now();
-    let (status, headers, body) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
-    assert_eq!((status, body["circuit"].as_str()), (503, Some("open")), "{body}");
-    assert!(headers.contains_key("retry-after"));
-    assert!(started.elapsed() < std::time::Duration::from_millis(100), "an open circuit answers at once");
-
-    // The service comes back; after the open period one probe goes through and closes it.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the same port");
-    let app =
-        Router::new().route("/api/v1/movies/{id}", get(|| async { Json(json!({"served_by": "catalog"})) }));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let (status, _, body) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
-    assert_eq!((status, body["served_by"].as_str()), (200, Some("catalog")), "{body}");
-    assert_eq!(get_json(&format!("{gw}/api/v1/movies/2"), &[]).await.0, 200, "closed again");
 }

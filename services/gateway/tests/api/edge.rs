@@ -1,0 +1,245 @@
+//! At the door: tokens verified before forwarding, rate limits (per address, per user, tighter on
+//! /auth, shared through Redis), CORS and security headers.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use axum::{Json, Router, routing::get};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use platform::{
+    Settings,
+    auth::{AUDIENCE, Claims, ISSUER, Role},
+};
+use serde_json::json;
+
+use crate::{gateway, get_json, serve};
+
+/// A stand-in identity publishing one key, and tokens signed with it.
+struct Identity {
+    url: String,
+    kid: String,
+    key: jsonwebtoken::EncodingKey,
+}
+
+impl Identity {
+    async fn start() -> Self {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).expect("key");
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("pair");
+        let kid = uuid::Uuid::new_v4().to_string();
+        let jwks = json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        }]});
+        let app = Router::new()
+            .route("/.well-known/jwks.json", get(move || async move { Json(jwks.clone()) }))
+            .route("/health/ready", get(|| async { "ok" }));
+        let url = serve(app).await;
+        Self { url, kid, key: jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref()) }
+    }
+
+    fn token(&self, sub: &str, expires_in: i64) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: sub.into(),
+            role: Role::Customer,
+            email: None,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            exp: now + expires_in,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.key).expect("signed")
+    }
+}
+
+/// A catalog stand-in that counts what reaches it.
+async fn counted_catalog() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = Router::new().route("/health/ready", get(|| async { "ok" })).route(
+        "/api/v1/{*rest}",
+        get(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Json(json!({"ok": true}))
+            }
+        })
+        .post(|| async { Json(json!({"ok": true})) }),
+    );
+    (serve(app).await, hits)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_at_the_gateway_and_good_ones_pass() {
+    let identity = Identity::start().await;
+    let (catalog, hits) = counted_catalog().await;
+    let gw = gateway(
+        Settings::default().with("MARQUEE_IDENTITY_URL", &identity.url).with("MARQUEE_CATALOG_URL", &catalog),
+    )
+    .await;
+    let url = format!("{gw}/api/v1/movies/1");
+
+    let good = bearer(&identity.token("user-1", 300));
+    assert_eq!(get_json(&url, &[("authorization", &good)]).await.0, 200);
+    assert_eq!(get_json(&url, &[]).await.0, 200, "public routes stay public");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    let expired = bearer(&identity.token("user-1", -120));
+    let mut forged = identity.token("user-1", 300);
+    forged.replace_range(forged.len() - 6.., "AAAAAA");
+    let other = Identity::start().await; // a key the gateway does not trust
+    for token in [expired, bearer(&forged), bearer(&other.token("user-1", 300)), "Basic dXNlcjpwYXNz".into()]
+    {
+        let (status, headers, body) = get_json(&url, &[("authorization", &token)]).await;
+        assert_eq!(status, 401, "{token}: {body}");
+        assert_eq!(headers["content-type"], "application/problem+json");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "no bad token reached the service");
+}
+
+#[tokio::test]
+async fn an_address_over_its_limit_gets_429_with_rate_limit_headers() {
+    let (catalog, hits) = counted_catalog().await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_RATE_LIMIT_IP_BURST", "3")
+        .with("MARQUEE_RATE_LIMIT_IP_PER_SECOND", "0.2");
+    let gw = gateway(settings).await;
+    let url = format!("{gw}/api/v1/movies/1");
+    for remaining in ["2", "1", "0"] {
+        let (status, headers, _) = get_json(&url, &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["ratelimit-limit"], "3");
+        assert_eq!(headers["ratelimit-remaining"], remaining);
+        assert_eq!(headers["ratelimit-policy"], "3;w=15");
+    }
+    let (status, headers, body) = get_json(&url, &[]).await;
+    assert_eq!((status, body["type"].as_str()), (429, Some("urn:marquee:problem:rate-limited")), "{body}");
+    let retry_after: u64 =
+        headers["retry-after"].to_str().ok().and_then(|v| v.parse().ok()).expect("seconds");
+    assert!((1..=5).contains(&retry_after), "one token comes back in 5 s: {retry_after}");
+    assert_eq!(headers["ratelimit-remaining"], "0");
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "the refused request was not forwarded");
+    let (status, _, _) = get_json(&format!("{gw}/health"), &[]).await;
+    assert_eq!(status, 200, "health checks are not limited");
+}
+
+#[tokio::test]
+async fn auth_routes_have_a_tighter_limit_and_users_their_own() {
+    let identity = Identity::start().await;
+    let (catalog, _) = counted_catalog().await;
+    let settings = Settings::default()
+        .with("MARQUEE_IDENTITY_URL", &identity.url)
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_RATE_LIMIT_AUTH_BURST", "2")
+        .with("MARQUEE_RATE_LIMIT_AUTH_PER_SECOND", "0.01")
+        .with("MARQUEE_RATE_LIMIT_USER_BURST", "2")
+        .with("MARQUEE_RATE_LIMIT_USER_PER_SECOND", "0.01");
+    let gw = gateway(settings).await;
+    let client = reqwest::Client::new();
+    let login = format!("{gw}/api/v1/auth/login");
+    let statuses: Vec<u16> = futures_util::future::join_all((0..3).map(|_| async {
+        client.post(&login).json(&json!({})).send().await.expect("sent").status().as_u16()
+    }))
+    .await;
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(refused, 1, "two tries, then refused: {statuses:?}");
+    assert_eq!(get_json(&format!("{gw}/api/v1/movies/1"), &[]).await.0, 200, "other routes are not held up");
+
+    // A user's own bucket: the third call with the same user's token is refused, another user's is not.
+    let alice = bearer(&identity.token("alice", 300));
+    let bob = bearer(&identity.token("bob", 300));
+    let url = format!("{gw}/api/v1/movies/2");
+    for expected in [200, 200, 429] {
+        assert_eq!(get_json(&url, &[("authorization", &alice)]).await.0, expected);
+    }
+    assert_eq!(get_json(&url, &[("authorization", &bob)]).await.0, 200);
+}
+
+#[tokio::test]
+async fn exempt_addresses_are_not_limited() {
+    let (catalog, _) = counted_catalog().await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_RATE_LIMIT_IP_BURST", "1")
+        .with("MARQUEE_RATE_LIMIT_EXEMPT", "10.0.0.0/8, 127.0.0.1");
+    let gw = gateway(settings).await;
+    for _ in 0..5 {
+        let (status, headers, _) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
+        assert_eq!(status, 200);
+        assert!(!headers.contains_key("ratelimit-limit"));
+    }
+}
+
+/// With `MARQUEE_TEST_REDIS_URL` (the distributed run) two gateways share one limit; without it,
+/// each gateway limits in its own process.
+#[tokio::test]
+async fn two_gateways_share_one_limit_through_redis() {
+    let (catalog, _) = counted_catalog().await;
+    let redis = std::env::var("MARQUEE_TEST_REDIS_URL").ok().filter(|u| !u.is_empty());
+    let namespace = format!("marquee_test_{}", uuid::Uuid::new_v4().simple());
+    let mut settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_RATE_LIMIT_IP_BURST", "4")
+        .with("MARQUEE_RATE_LIMIT_IP_PER_SECOND", "0.01");
+    if let Some(url) = &redis {
+        settings = settings.with("MARQUEE_REDIS_URL", url).with("MARQUEE_REDIS_NAMESPACE", &namespace);
+    }
+    let (a, b) = (gateway(settings.clone()).await, gateway(settings).await);
+    let status = |gw: &str| {
+        let url = format!("{gw}/api/v1/movies/1");
+        async move { get_json(&url, &[]).await.0 }
+    };
+    for gw in [&a, &b, &a, &b] {
+        assert_eq!(status(gw).await, 200);
+    }
+    if let Some(url) = &redis {
+        assert_eq!(status(&a).await, 429, "four taken across both: the shared bucket is empty");
+        assert_eq!(status(&b).await, 429);
+        let keys = platform::cache::RedisCache::new(url, &namespace).expect("redis");
+        keys.clear().await.expect("clean up");
+    } else {
+        for _ in 0..2 {
+            assert_eq!(status(&a).await, 200, "in-process buckets: each gateway counts its own");
+        }
+        assert_eq!(status(&a).await, 429);
+    }
+}
+
+#[tokio::test]
+async fn cors_and_security_headers() {
+    let (catalog, _) = counted_catalog().await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_CORS_ORIGINS", "https://tickets.example");
+    let gw = gateway(settings).await;
+    let client = reqwest::Client::new();
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, format!("{gw}/api/v1/movies/1"))
+        .header("origin", "https://tickets.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .expect("sent");
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://tickets.example");
+
+    let (_, headers, _) =
+        get_json(&format!("{gw}/api/v1/movies/1"), &[("origin", "https://evil.example")]).await;
+    assert!(!headers.contains_key("access-control-allow-origin"), "an origin not configured");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(headers.contains_key("content-security-policy"));
+}

@@ -1,0 +1,167 @@
+//! Timeouts, retries (of idempotent requests only), health-checked replicas and streaming.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    http::StatusCode,
+    response::sse::{Event, Sse},
+    routing::get,
+};
+use futures_util::StreamExt;
+use platform::Settings;
+use serde_json::json;
+
+use crate::{gateway, get_json, serve};
+
+/// A stand-in that answers every movie request with `status` and counts the requests by method.
+async fn counting(name: &'static str, status: StatusCode, ready: bool) -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let answer = move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            (status, Json(json!({"served_by": name})))
+        }
+    };
+    let ready_status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let app = Router::new()
+        .route("/health/ready", get(move || async move { ready_status }))
+        .route("/api/v1/movies/{id}", get(answer.clone()).post(answer));
+    (serve(app).await, hits)
+}
+
+#[tokio::test]
+async fn a_slow_upstream_hits_its_timeout() {
+    let app = Router::new().route(
+        "/api/v1/movies/{id}",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "too late"
+        }),
+    );
+    let slow = serve(app).await;
+    let gw = gateway(
+        Settings::default()
+            .with("MARQUEE_CATALOG_URL", &slow)
+            .with("MARQUEE_GATEWAY_CATALOG_TIMEOUT_MS", "200"),
+    )
+    .await;
+    let started = Instant::now();
+    let (status, headers, body) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (504, Some("urn:marquee:problem:upstream-timeout")),
+        "{body}"
+    );
+    assert!(headers.contains_key("retry-after"));
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(2), "the timeout, not the upstream, decided: {waited:?}");
+}
+
+#[tokio::test]
+async fn a_failing_get_is_retried_on_another_replica() {
+    let (bad, bad_hits) = counting("bad", StatusCode::BAD_GATEWAY, true).await;
+    let (good, good_hits) = counting("good", StatusCode::OK, true).await;
+    let gw = gateway(Settings::default().with("MARQUEE_CATALOG_URL", format!("{bad},{good}"))).await;
+    for _ in 0..4 {
+        let (status, _, body) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
+        assert_eq!((status, body["served_by"].as_str()), (200, Some("good")), "{body}");
+    }
+    assert_eq!(good_hits.load(Ordering::SeqCst), 4);
+    assert!(bad_hits.load(Ordering::SeqCst) >= 1, "the bad replica was tried and its failure retried");
+}
+
+#[tokio::test]
+async fn a_post_is_never_retried() {
+    let (a, a_hits) = counting("a", StatusCode::SERVICE_UNAVAILABLE, true).await;
+    let (b, b_hits) = counting("b", StatusCode::SERVICE_UNAVAILABLE, true).await;
+    let gw = gateway(Settings::default().with("MARQUEE_CATALOG_URL", format!("{a},{b}"))).await;
+    let res = reqwest::Client::new()
+        .post(format!("{gw}/api/v1/movies/1"))
+        .json(&json!({"title": "x"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 503);
+    assert_eq!(a_hits.load(Ordering::SeqCst) + b_hits.load(Ordering::SeqCst), 1, "sent exactly once");
+
+    // A GET to the same failing pair is retried, within the budget.
+    let (status, _, _) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
+    assert_eq!(status, 503);
+    assert_eq!(a_hits.load(Ordering::SeqCst) + b_hits.load(Ordering::SeqCst), 4, "one try and two retries");
+}
+
+#[tokio::test]
+async fn the_retry_budget_caps_retries() {
+    let (a, hits) = counting("a", StatusCode::BAD_GATEWAY, true).await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &a)
+        .with("MARQUEE_GATEWAY_RETRY_BURST", "2")
+        .with("MARQUEE_GATEWAY_RETRY_RATIO", "0.25")
+        // The breaker would stop the calls first otherwise.
+        .with("MARQUEE_GATEWAY_BREAKER_MIN_CALLS", "64")
+        .with("MARQUEE_GATEWAY_BREAKER_WINDOW", "64");
+    let gw = gateway(settings).await;
+    for _ in 0..10 {
+        assert_eq!(get_json(&format!("{gw}/api/v1/movies/1"), &[]).await.0, 502);
+    }
+    // 10 tries; the first takes the burst (2 retries), then every 4th request earns one more.
+    assert_eq!(hits.load(Ordering::SeqCst), 10 + 2 + 2);
+}
+
+#[tokio::test]
+async fn replicas_failing_their_health_checks_get_no_traffic() {
+    let (sick, sick_hits) = counting("sick", StatusCode::OK, false).await;
+    let (well, _) = counting("well", StatusCode::OK, true).await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", format!("{sick},{well}"))
+        .with("MARQUEE_GATEWAY_HEALTH_INTERVAL_MS", "50");
+    let gw = gateway(settings).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = reqwest::Client::new();
+    for _ in 0..6 {
+        // POSTs, which are never retried: each one goes to the replica picked first.
+        let res = client.post(format!("{gw}/api/v1/movies/1")).send().await.expect("sent");
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(body["served_by"], "well");
+    }
+    assert_eq!(sick_hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn server_sent_events_pass_through_as_they_are_produced() {
+    let app = Router::new().route(
+        "/api/v1/showtimes/{id}/seats/stream",
+        get(|| async {
+            let first = futures_util::stream::once(async {
+                Ok::<_, std::convert::Infallible>(Event::default().data("first"))
+            });
+            let later = futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                Ok(Event::default().data("later"))
+            });
+            Sse::new(first.chain(later))
+        }),
+    );
+    let booking = serve(app).await;
+    let gw = gateway(Settings::default().with("MARQUEE_BOOKING_URL", &booking)).await;
+    let started = Instant::now();
+    let res = reqwest::get(format!("{gw}/api/v1/showtimes/1/seats/stream")).await.expect("sent");
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut stream = res.bytes_stream();
+    let chunk = tokio::time::timeout(Duration::from_secs(2), stream.next())
+        .await
+        .expect("the first event arrives before the stream ends")
+        .expect("a chunk")
+        .expect("bytes");
+    assert!(String::from_utf8_lossy(&chunk).contains("data: first"));
+    assert!(started.elapsed() < Duration::from_secs(2), "not buffered until the upstream finished");
+}
