@@ -9,8 +9,10 @@
 //! - [`proxy`]: forwarding a request to an upstream and streaming the answer back.
 //! - [`edge`]: token verification, rate limits, CORS and security headers at the door.
 //! - [`ratelimit`]: the token buckets, in Redis or in the process.
+//! - [`aggregate`]: `movie-details` and `me/dashboard`, answers built from several services.
 //! - [`health`]: `/health`, every service's readiness.
 
+pub mod aggregate;
 pub mod edge;
 pub mod health;
 pub mod proxy;
@@ -32,6 +34,8 @@ pub const SERVICE: &str = "gateway";
 pub struct Gateway {
     pub upstreams: Arc<Vec<Upstream>>,
     pub http: reqwest::Client,
+    /// How long an aggregation waits for its slowest part.
+    pub aggregate_timeout: Duration,
 }
 
 impl Gateway {
@@ -40,7 +44,11 @@ impl Gateway {
             .iter()
             .map(|&service| Upstream::from_settings(service, &platform.settings))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self { upstreams: Arc::new(upstreams), http: platform.http.clone() })
+        Ok(Self {
+            upstreams: Arc::new(upstreams),
+            http: platform.http.clone(),
+            aggregate_timeout: aggregate::timeout_from_settings(&platform.settings)?,
+        })
     }
 
     pub fn upstream(&self, service: &str) -> Option<&Upstream> {
@@ -62,6 +70,8 @@ pub fn build(platform: &Platform) -> anyhow::Result<Router> {
     let edge = Arc::new(edge::Edge::from_settings(&platform.settings, platform.verifier.clone())?);
     let api = Router::new()
         .route("/.well-known/jwks.json", get(proxy::forward))
+        .route("/api/v1/movie-details/{id}", get(aggregate::movie_details))
+        .route("/api/v1/me/dashboard", get(aggregate::dashboard))
         .route("/api/v1/{*rest}", axum::routing::any(proxy::forward))
         .route_layer(middleware::from_fn_with_state(edge, edge::guard));
     let router = Router::new()

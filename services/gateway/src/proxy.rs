@@ -120,7 +120,7 @@ fn circuit_open(service: &str, open: platform::breaker::Open) -> Response {
 
 /// Send to one replica after another until an answer comes that is not a failure, the retries
 /// allowed are spent, or the request may not be repeated.
-async fn send(
+pub async fn send(
     gateway: &Gateway,
     upstream: &Upstream,
     request: Request,

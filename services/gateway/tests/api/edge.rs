@@ -6,57 +6,11 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use axum::{Json, Router, routing::get};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use platform::{
-    Settings,
-    auth::{AUDIENCE, Claims, ISSUER, Role},
-};
+use platform::Settings;
 use serde_json::json;
 
-use crate::{gateway, get_json, serve};
-
-/// A stand-in identity publishing one key, and tokens signed with it.
-struct Identity {
-    url: String,
-    kid: String,
-    key: jsonwebtoken::EncodingKey,
-}
-
-impl Identity {
-    async fn start() -> Self {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).expect("key");
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("pair");
-        let kid = uuid::Uuid::new_v4().to_string();
-        let jwks = json!({"keys": [{
-            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid,
-            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
-        }]});
-        let app = Router::new()
-            .route("/.well-known/jwks.json", get(move || async move { Json(jwks.clone()) }))
-            .route("/health/ready", get(|| async { "ok" }));
-        let url = serve(app).await;
-        Self { url, kid, key: jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref()) }
-    }
-
-    fn token(&self, sub: &str, expires_in: i64) -> String {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = Claims {
-            sub: sub.into(),
-            role: Role::Customer,
-            email: None,
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            iat: now,
-            exp: now + expires_in,
-            jti: uuid::Uuid::new_v4().to_string(),
-        };
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.key).expect("signed")
-    }
-}
+use crate::{Identity, bearer, gateway, get_json, serve};
 
 /// A catalog stand-in that counts what reaches it.
 async fn counted_catalog() -> (String, Arc<AtomicUsize>) {
@@ -74,10 +28,6 @@ async fn counted_catalog() -> (String, Arc<AtomicUsize>) {
         .post(|| async { Json(json!({"ok": true})) }),
     );
     (serve(app).await, hits)
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
 }
 
 #[tokio::test]
