@@ -10,9 +10,11 @@
 //! - [`edge`]: token verification, rate limits, CORS and security headers at the door.
 //! - [`ratelimit`]: the token buckets, in Redis or in the process.
 //! - [`aggregate`]: `movie-details` and `me/dashboard`, answers built from several services.
+//! - [`docs`]: the merged OpenAPI document and Swagger UI.
 //! - [`health`]: `/health`, every service's readiness.
 
 pub mod aggregate;
+pub mod docs;
 pub mod edge;
 pub mod health;
 pub mod proxy;
@@ -36,6 +38,7 @@ pub struct Gateway {
     pub http: reqwest::Client,
     /// How long an aggregation waits for its slowest part.
     pub aggregate_timeout: Duration,
+    pub docs: Arc<docs::DocCache>,
 }
 
 impl Gateway {
@@ -48,6 +51,7 @@ impl Gateway {
             upstreams: Arc::new(upstreams),
             http: platform.http.clone(),
             aggregate_timeout: aggregate::timeout_from_settings(&platform.settings)?,
+            docs: Arc::default(),
         })
     }
 
@@ -78,8 +82,10 @@ pub fn build(platform: &Platform) -> anyhow::Result<Router> {
         .route("/health", get(health::health))
         .route("/health/live", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route("/metrics", get(platform::server::render_metrics))
+        .route("/api/openapi.json", get(docs::openapi))
         .merge(api)
-        .with_state(gateway);
+        .with_state(gateway)
+        .merge(docs::swagger_ui());
     // Larger bodies than a service accepts are the service's to refuse; the gateway streams.
     let limits = HttpLimits::from_settings(&platform.settings)?;
     let app = platform::server::with_middleware(router, SERVICE, limits, platform.verifier.clone())

@@ -1,6 +1,6 @@
 //! booking through the gateway, in the embedded mode or on PostgreSQL, RabbitMQ and Redis.
 
-mod aggregations;
+mod gateway;
 mod holds;
 mod paying;
 mod race;

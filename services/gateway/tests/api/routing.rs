@@ -107,3 +107,29 @@ async fn the_breaker_opens_on_a_dead_upstream_and_closes_when_it_returns() {
     assert_eq!((status, body["served_by"].as_str()), (200, Some("catalog")), "{body}");
     assert_eq!(get_json(&format!("{gw}/api/v1/movies/2"), &[]).await.0, 200, "closed again");
 }
+
+#[tokio::test]
+async fn the_reference_merges_what_the_services_publish_and_names_what_is_missing() {
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "catalog", "version": "1"},
+        "paths": {"/api/v1/movies/{id}": {"get": {"responses": {}}}},
+        "components": {"schemas": {"Movie": {"type": "object"}}},
+    });
+    let catalog =
+        crate::serve(Router::new().route("/openapi.json", get(move || async move { Json(doc.clone()) })))
+            .await;
+    let settings =
+        Settings::default().with("MARQUEE_CATALOG_URL", &catalog).with("MARQUEE_IDENTITY_URL", closed_url());
+    let gw = gateway(settings).await;
+    let (status, _, body) = get_json(&format!("{gw}/api/openapi.json"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(body["paths"]["/api/v1/movies/{id}"]["get"].is_object());
+    assert!(body["paths"]["/api/v1/movie-details/{id}"]["get"].is_object(), "the gateway's own");
+    assert_eq!(body["components"]["schemas"]["Movie"]["type"], "object");
+    assert_eq!(body["x-partial"], json!(["identity"]));
+    assert_eq!(body["info"]["title"], "Marquee API");
+    let ui = reqwest::get(format!("{gw}/api/docs/")).await.expect("docs");
+    assert_eq!(ui.headers()["content-type"], "text/html");
+    assert!(ui.text().await.expect("html").contains("swagger-ui"));
+}

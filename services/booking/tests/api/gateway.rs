@@ -1,5 +1,5 @@
-//! The gateway's aggregations over the real services: what is deployed is there, the services
-//! not built yet are named in `partial`.
+//! The gateway over the real services: aggregations (what is deployed is there, the services not
+//! built yet are named in `partial`) and the merged API reference.
 
 use serde_json::json;
 use testkit::TestSystem;
@@ -18,7 +18,11 @@ async fn movie_details_and_the_dashboard_gather_the_running_services() {
     assert_eq!(details.status, 200, "{}", details.body);
     assert_eq!(details.body["movie"]["id"], movie);
     assert_eq!(details.body["showtimes"][0]["id"], show);
-    assert_eq!(details.body["partial"], json!(["ratings", "similar"]), "reviews and recommendations: not yet");
+    assert_eq!(
+        details.body["partial"],
+        json!(["ratings", "similar"]),
+        "reviews and recommendations: not yet"
+    );
 
     let (token, _) = sys.user_token().await;
     let booking = hold(&sys, &token, &show, &["A1"]).await;
@@ -33,4 +37,30 @@ async fn movie_details_and_the_dashboard_gather_the_running_services() {
     assert_eq!(dashboard.body["subscription"], serde_json::Value::Null, "none taken");
     assert_eq!(dashboard.body["partial"], json!(["loyalty", "continue_watching", "recommendations"]));
     assert_eq!(sys.get("/api/v1/me/dashboard", None).await.status, 401);
+}
+
+#[tokio::test]
+async fn the_api_reference_covers_every_running_service() {
+    let sys = TestSystem::start().await;
+    let doc = sys.get("/api/openapi.json", None).await;
+    assert_eq!(doc.status, 200);
+    let paths = doc.body["paths"].as_object().expect("paths");
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/movies/{id}",
+        "/api/v1/showtimes",
+        "/api/v1/bookings/{id}/pay",
+        "/api/v1/subscriptions/me",
+        "/api/v1/movie-details/{id}",
+        "/api/v1/me/dashboard",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    assert_eq!(doc.body["x-partial"], json!([]));
+    assert!(doc.body["components"]["schemas"].as_object().is_some_and(|s| s.len() > 10));
+    let ui = reqwest::get(format!("{}/api/docs/", sys.gateway)).await.expect("docs");
+    assert_eq!(ui.status(), 200);
+    assert!(ui.text().await.expect("html").contains("swagger-ui"));
+    let init = reqwest::get(format!("{}/api/docs/swagger-initializer.js", sys.gateway)).await.expect("js");
+    assert!(init.text().await.expect("js").contains("/api/openapi.json"), "the UI reads the merged document");
 }
