@@ -7,6 +7,7 @@
 //! - [`loadtest`]: traffic against a running deployment, with throughput and percentiles.
 
 pub mod loadtest;
+pub mod overhead;
 pub mod rush;
 pub mod services;
 pub mod system;

@@ -4,6 +4,8 @@
 //! Scenarios:
 //! - `catalog`: browsing: 80 % `GET /movies/{id}`, 20 % `GET /movies/search?q=` with words taken
 //!   from real titles (some with a typo), over the movies the deployment has.
+//! - `overhead`: the same movie read from a bare axum handler, the catalog and the gateway; see
+//!   [`crate::overhead`].
 //! - `rush`: buyers race for the seats of a few upcoming showtimes: hold 1-4 random seats, then
 //!   pay; ends with an oversell check that fails the run if any seat was sold twice or the seat
 //!   maps disagree with what was sold.
@@ -30,6 +32,9 @@ pub struct LoadtestArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// `overhead` only: the catalog's own URL (default: taken from the gateway's /health).
+    #[arg(long)]
+    pub direct_url: Option<String>,
 }
 
 /// What one kind of request measured.
@@ -75,7 +80,8 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
     match args.scenario.as_str() {
         "catalog" => catalog(args).await,
         "rush" => crate::rush::run(args).await,
-        other => anyhow::bail!("unknown scenario {other:?} (known: catalog, rush)"),
+        "overhead" => crate::overhead::run(args).await,
+        other => anyhow::bail!("unknown scenario {other:?} (known: catalog, rush, overhead)"),
     }
 }
 
@@ -162,6 +168,16 @@ pub fn print(args: &LoadtestArgs, results: &BTreeMap<&'static str, Stats>) {
         );
     }
     println!("{:<14} {:>9} {:>10.0}", "all", all, all as f64 / secs);
+    let refused: u64 = results.values().map(|s| s.errors).sum();
+    if refused > 0 {
+        println!(
+            "{refused} requests failed; if the gateway answered 429, start the deployment with \
+             MARQUEE_RATE_LIMIT_EXEMPT=127.0.0.1 (or MARQUEE_RATE_LIMIT=off) for load tests"
+        );
+    }
+    if let Some((direct, gateway)) = crate::overhead::ratios(results) {
+        println!("throughput as a share of the bare axum handler: catalog {direct:.2}, gateway {gateway:.2}");
+    }
 }
 
 #[cfg(test)]

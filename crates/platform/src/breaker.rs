@@ -154,6 +154,15 @@ impl CircuitBreaker {
         }
     }
 
+    /// The call let through ended without saying anything about the dependency (the caller
+    /// gave up, the request was refused before it was sent): free the half-open probe slot.
+    pub fn abandon(&self) {
+        let mut inner = self.lock();
+        if inner.state == (State::HalfOpen { probing: true }) {
+            inner.state = State::HalfOpen { probing: false };
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         matches!(self.lock().state, State::Open { until } if Instant::now() < until)
     }
@@ -217,6 +226,17 @@ mod tests {
         assert!(!b.is_open(), "only a failure can open it");
         b.record_failure();
         assert!(b.is_open(), "4 failures in 7 calls, never two in a row");
+    }
+
+    #[test]
+    fn an_abandoned_probe_lets_the_next_one_through() {
+        let b = CircuitBreaker::new("t", 1, Duration::from_millis(10));
+        b.record_failure();
+        std::thread::sleep(Duration::from_millis(15));
+        assert!(b.allow().is_ok(), "the probe");
+        assert!(b.allow().is_err());
+        b.abandon();
+        assert!(b.allow().is_ok(), "another probe");
     }
 
     #[test]

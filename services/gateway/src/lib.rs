@@ -39,6 +39,10 @@ pub struct Gateway {
     /// How long an aggregation waits for its slowest part.
     pub aggregate_timeout: Duration,
     pub docs: Arc<docs::DocCache>,
+    /// Request bodies larger than this are refused (413) before or while they stream.
+    pub body_limit: u64,
+    /// The same for media uploads (`/api/v1/media/...`).
+    pub upload_limit: u64,
 }
 
 impl Gateway {
@@ -52,6 +56,8 @@ impl Gateway {
             http: platform.http.clone(),
             aggregate_timeout: aggregate::timeout_from_settings(&platform.settings)?,
             docs: Arc::default(),
+            body_limit: platform.settings.parse_or("MARQUEE_GATEWAY_BODY_LIMIT_BYTES", 1024 * 1024)?,
+            upload_limit: platform.settings.parse_or("MARQUEE_GATEWAY_UPLOAD_LIMIT_BYTES", 8 << 30)?,
         })
     }
 
@@ -86,7 +92,7 @@ pub fn build(platform: &Platform) -> anyhow::Result<Router> {
         .merge(api)
         .with_state(gateway)
         .merge(docs::swagger_ui());
-    // Larger bodies than a service accepts are the service's to refuse; the gateway streams.
+    // The gateway streams bodies and limits them itself (proxy::limited).
     let limits = HttpLimits::from_settings(&platform.settings)?;
     let app = platform::server::with_middleware(router, SERVICE, limits, platform.verifier.clone())
         .layer(middleware::from_fn(edge::security_headers));

@@ -98,8 +98,14 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
         return Problem::unavailable(format!("the {service} service is not deployed")).into_response();
     };
     let route = routes::label(&path);
+    let limit = if path.starts_with("/api/v1/media/") { gateway.upload_limit } else { gateway.body_limit };
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return too_large(Some(limit));
+    }
     let started = Instant::now();
-    let response = send(&gateway, upstream, request, peer).await;
+    let response = send(&gateway, upstream, request.map(|body| limited(body, limit)), peer).await;
     let labels = [
         ("service", service.to_owned()),
         ("route", route),
@@ -110,6 +116,30 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
         .record(started.elapsed().as_secs_f64());
     response
 }
+
+fn too_large(limit: Option<u64>) -> Response {
+    let problem = Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "The body is too large");
+    match limit {
+        Some(limit) => problem.detail(format!("at most {limit} bytes")),
+        None => problem,
+    }
+    .into_response()
+}
+
+/// The body, cut off with an error once more than `limit` bytes have come (a chunked body
+/// declares no length up front). The upstream then sees a broken request, not a short one.
+fn limited(body: Body, limit: u64) -> Body {
+    let mut seen = 0u64;
+    Body::from_stream(body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
+        seen += chunk.len() as u64;
+        let outcome = if seen > limit { Err(std::io::Error::other(BodyTooLarge)) } else { Ok(chunk) };
+        std::future::ready(outcome)
+    }))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is over the gateway's limit")]
+struct BodyTooLarge;
 
 fn circuit_open(service: &str, open: platform::breaker::Open) -> Response {
     Problem::unavailable(format!("the {service} service is failing; not calling it for a while"))
@@ -139,6 +169,9 @@ pub async fn send(
     if let Err(open) = upstream.breaker.allow() {
         return circuit_open(service, open);
     }
+    // If this future is dropped (the client went away, an aggregation's deadline passed) before
+    // an outcome is recorded, a half-open probe must not stay taken for ever.
+    let _abandon = Abandon(&upstream.breaker);
     let mut attempt = 0;
     let mut avoid: Option<String> = None;
     loop {
@@ -160,6 +193,7 @@ pub async fn send(
                 return streamed(answer);
             }
             Ok(Ok(answer)) => Failure::Status(answer),
+            Ok(Err(e)) if is_too_large(&e) => return too_large(None),
             Ok(Err(e)) => {
                 if e.is_connect() {
                     // Nothing listens there: out of rotation until a health check passes.
@@ -184,6 +218,29 @@ pub async fn send(
         avoid = Some(replica.url.clone());
         tokio::time::sleep(upstream.budget.backoff(attempt)).await;
     }
+}
+
+/// Frees the breaker's probe slot on drop; harmless after an outcome was recorded.
+struct Abandon<'a>(&'a platform::breaker::CircuitBreaker);
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
+/// Did sending fail because [`limited`] cut the body off?
+fn is_too_large(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        // io::Error hides its inner error from source(); look inside.
+        let inner = err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref);
+        if err.is::<BodyTooLarge>() || inner.is_some_and(|e| e.is::<BodyTooLarge>()) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 enum Failure {

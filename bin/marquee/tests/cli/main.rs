@@ -1,5 +1,7 @@
 //! The `marquee` binary itself: `marquee up` from an empty data dir, and again on the same one.
 
+mod loadtest;
+
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},

@@ -193,3 +193,24 @@ async fn cors_and_security_headers() {
     assert_eq!(headers["x-frame-options"], "DENY");
     assert!(headers.contains_key("content-security-policy"));
 }
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_declared_or_streamed() {
+    let (catalog, _) = counted_catalog().await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_GATEWAY_BODY_LIMIT_BYTES", "1000");
+    let gw = gateway(settings).await;
+    let client = reqwest::Client::new();
+    let url = format!("{gw}/api/v1/movies/1");
+    let small = client.post(&url).body(vec![b'x'; 1000]).send().await.expect("sent");
+    assert_eq!(small.status(), 200);
+    let declared = client.post(&url).body(vec![b'x'; 1001]).send().await.expect("sent");
+    assert_eq!(declared.status(), 413);
+    let body: serde_json::Value = declared.json().await.expect("problem");
+    assert_eq!(body["type"], "urn:marquee:problem:payload-too-large");
+    // Chunked: no length up front, so the gateway counts as it streams.
+    let chunks = futures_util::stream::iter((0..5).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 400])));
+    let streamed = client.post(&url).body(reqwest::Body::wrap_stream(chunks)).send().await.expect("sent");
+    assert_eq!(streamed.status(), 413);
+}

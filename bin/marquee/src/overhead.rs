@@ -1,0 +1,107 @@
+//! The `overhead` load scenario: what the gateway and the service framework cost. The same
+//! `GET /api/v1/movies/{id}` (one movie, so every answer is the same bytes) is driven for the
+//! same time, one after the other, against
+//! 1. a bare axum handler in this process returning those bytes (the floor: HTTP alone),
+//! 2. the catalog service directly (its middleware, cache and JSON),
+//! 3. the gateway (auth check, rate limit, forwarding) in front of the catalog,
+//!
+//! and the throughput of each is put as a share of the bare handler's.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use axum::{Router, http::header, routing::get};
+use serde_json::Value;
+
+use crate::loadtest::{LoadtestArgs, Stats};
+
+pub const BARE: &str = "1 bare axum";
+pub const DIRECT: &str = "2 catalog";
+pub const GATEWAY: &str = "3 gateway";
+
+pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, Stats>> {
+    let base = args.url.trim_end_matches('/').to_owned();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let page: Value = http
+        .get(format!("{base}/api/v1/movies?per_page=1"))
+        .send()
+        .await
+        .context("reaching the deployment")?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = page["items"][0]["id"].as_str().context("the deployment has no movies")?.to_owned();
+    let direct = match &args.direct_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => catalog_url(&http, &base).await?,
+    };
+    let path = format!("/api/v1/movies/{id}");
+    let movie = http.get(format!("{direct}{path}")).send().await?.error_for_status()?.bytes().await?;
+
+    let bare = Router::new().route(
+        "/api/v1/movies/{id}",
+        get(move || {
+            let movie = movie.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], movie) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bare_url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, bare).await });
+
+    let mut results = BTreeMap::new();
+    for (name, target) in [(BARE, bare_url), (DIRECT, direct), (GATEWAY, base)] {
+        results.insert(name, drive(&http, &format!("{target}{path}"), &args).await);
+    }
+    Ok(results)
+}
+
+/// The catalog's own URL, from the gateway's `/health` (which names every replica it checks).
+async fn catalog_url(http: &reqwest::Client, gateway: &str) -> anyhow::Result<String> {
+    let health: Value = http.get(format!("{gateway}/health")).send().await?.json().await?;
+    health["services"]["catalog"]
+        .as_object()
+        .and_then(|replicas| replicas.keys().next().cloned())
+        .context("the gateway names no catalog replica; pass --direct-url")
+}
+
+/// `args.concurrency` loops sending GET `url` for `args.duration` seconds.
+async fn drive(http: &reqwest::Client, url: &str, args: &LoadtestArgs) -> Stats {
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let mut stats = Stats::default();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let ok = match http.get(&url).send().await {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    stats.latencies.push(started.elapsed());
+                    stats.errors += u64::from(!ok);
+                }
+                stats
+            })
+        })
+        .collect();
+    let mut total = Stats::default();
+    for worker in workers {
+        if let Ok(stats) = worker.await {
+            total.latencies.extend(stats.latencies);
+            total.errors += stats.errors;
+        }
+    }
+    total
+}
+
+/// The shares of the bare handler's throughput, for the report.
+pub fn ratios(results: &BTreeMap<&'static str, Stats>) -> Option<(f64, f64)> {
+    let rate = |name| results.get(name).map(|s: &Stats| s.latencies.len() as f64);
+    let bare = rate(BARE).filter(|r| *r > 0.0)?;
+    Some((rate(DIRECT)? / bare, rate(GATEWAY)? / bare))
+}
