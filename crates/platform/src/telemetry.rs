@@ -6,8 +6,6 @@
 //! the length of the request (or of an event's handling), and passed on in outgoing calls and in
 //! the events a request causes.
 
-use std::fmt::Write;
-
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// Start logging once per process. `MARQUEE_LOG` (or `RUST_LOG`) filters; `MARQUEE_LOG_FORMAT=pretty`
@@ -74,11 +72,15 @@ impl TraceContext {
     }
 }
 
+/// `bytes` random bytes in lowercase hex, never all zero (W3C trace context forbids it). Trace
+/// ids need to be unique, not secret: a fast thread-local generator, not a syscall per request.
 fn random_hex(bytes: usize) -> String {
-    let random = uuid::Uuid::new_v4().into_bytes();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let random = fastrand::u128(1..).to_le_bytes();
     let mut out = String::with_capacity(bytes * 2);
     for b in random.iter().cycle().take(bytes) {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     if out.bytes().all(|b| b == b'0') { random_hex(bytes) } else { out }
 }

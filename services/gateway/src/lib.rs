@@ -53,7 +53,7 @@ impl Gateway {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             upstreams: Arc::new(upstreams),
-            http: platform.http.clone(),
+            http: upstream_client(&platform.settings)?,
             aggregate_timeout: aggregate::timeout_from_settings(&platform.settings)?,
             docs: Arc::default(),
             body_limit: platform.settings.parse_or("MARQUEE_GATEWAY_BODY_LIMIT_BYTES", 1024 * 1024)?,
@@ -64,6 +64,24 @@ impl Gateway {
     pub fn upstream(&self, service: &str) -> Option<&Upstream> {
         self.upstreams.iter().find(|u| u.service == service)
     }
+}
+
+/// The client for upstream calls. HTTP/2 over cleartext (every Marquee service accepts it): all
+/// requests to a replica share one connection, and concurrent ones share its writes, which
+/// is most of what a proxy hop costs. `MARQUEE_GATEWAY_UPSTREAM_HTTP2=false` for upstreams that
+/// speak only HTTP/1.1.
+fn upstream_client(settings: &platform::Settings) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        // The gateway passes redirects on; following them is the client's business.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("marquee-gateway/", env!("CARGO_PKG_VERSION")));
+    if settings.parse_or("MARQUEE_GATEWAY_UPSTREAM_HTTP2", true)? {
+        builder = builder.http2_prior_knowledge().http2_adaptive_window(true);
+    }
+    Ok(builder.build()?)
 }
 
 /// The gateway's application. Starts the replicas' health checks, which stop on shutdown.

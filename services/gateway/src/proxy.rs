@@ -2,7 +2,13 @@
 //! answer comes back streamed too (SSE and media pass through as they are produced). Bodiless
 //! GET/HEAD/OPTIONS are retried on another replica when one fails, within the retry budget.
 
-use std::time::Instant;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
 
 use axum::{
     body::Body,
@@ -105,7 +111,11 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
         return too_large(Some(limit));
     }
     let started = Instant::now();
-    let response = send(&gateway, upstream, request.map(|body| limited(body, limit)), peer).await;
+    let (parts, body) = request.into_parts();
+    let (body, cut_off) = limited(body, limit);
+    let mut request = Request::from_parts(parts, body);
+    request.extensions_mut().insert(cut_off);
+    let response = send(&gateway, upstream, request, peer).await;
     let labels = [
         ("service", service.to_owned()),
         ("route", route),
@@ -127,19 +137,29 @@ fn too_large(limit: Option<u64>) -> Response {
 }
 
 /// The body, cut off with an error once more than `limit` bytes have come (a chunked body
-/// declares no length up front). The upstream then sees a broken request, not a short one.
-fn limited(body: Body, limit: u64) -> Body {
+/// declares no length up front). The upstream then sees a broken request, not a short one, and
+/// the flag (put in the request's extensions) tells [`send`] why sending failed.
+fn limited(body: Body, limit: u64) -> (Body, CutOff) {
+    let cut_off = CutOff::default();
+    let flag = cut_off.clone();
     let mut seen = 0u64;
-    Body::from_stream(body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
-        seen += chunk.len() as u64;
-        let outcome = if seen > limit { Err(std::io::Error::other(BodyTooLarge)) } else { Ok(chunk) };
-        std::future::ready(outcome)
-    }))
+    let body =
+        Body::from_stream(body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
+            seen += chunk.len() as u64;
+            let outcome = if seen > limit {
+                flag.0.store(true, Ordering::Relaxed);
+                Err(std::io::Error::other("the request body is over the gateway's limit"))
+            } else {
+                Ok(chunk)
+            };
+            std::future::ready(outcome)
+        }));
+    (body, cut_off)
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("the request body is over the gateway's limit")]
-struct BodyTooLarge;
+/// Set when [`limited`] cut a request body off.
+#[derive(Clone, Default)]
+struct CutOff(Arc<AtomicBool>);
 
 fn circuit_open(service: &str, open: platform::breaker::Open) -> Response {
     Problem::unavailable(format!("the {service} service is failing; not calling it for a while"))
@@ -190,10 +210,12 @@ pub async fn send(
             // 500 included, means it is up and answering.
             Ok(Ok(answer)) if !matches!(answer.status().as_u16(), 502..=504) => {
                 upstream.breaker.record_success();
-                return streamed(answer);
+                return relay(answer).await;
             }
             Ok(Ok(answer)) => Failure::Status(answer),
-            Ok(Err(e)) if is_too_large(&e) => return too_large(None),
+            Ok(Err(_)) if parts.extensions.get::<CutOff>().is_some_and(|c| c.0.load(Ordering::Relaxed)) => {
+                return too_large(None);
+            }
             Ok(Err(e)) => {
                 if e.is_connect() {
                     // Nothing listens there: out of rotation until a health check passes.
@@ -212,7 +234,7 @@ pub async fn send(
             && upstream.budget.withdraw();
         if !may_retry {
             upstream.breaker.record_failure();
-            return failure.into_response(service, upstream);
+            return failure.into_response(service, upstream).await;
         }
         metrics::counter!("gateway_retries_total", "service" => service).increment(1);
         avoid = Some(replica.url.clone());
@@ -229,20 +251,6 @@ impl Drop for Abandon<'_> {
     }
 }
 
-/// Did sending fail because [`limited`] cut the body off?
-fn is_too_large(e: &reqwest::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(err) = source {
-        // io::Error hides its inner error from source(); look inside.
-        let inner = err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref);
-        if err.is::<BodyTooLarge>() || inner.is_some_and(|e| e.is::<BodyTooLarge>()) {
-            return true;
-        }
-        source = err.source();
-    }
-    false
-}
-
 enum Failure {
     Status(reqwest::Response),
     Unreachable,
@@ -250,10 +258,10 @@ enum Failure {
 }
 
 impl Failure {
-    fn into_response(self, service: &str, upstream: &Upstream) -> Response {
+    async fn into_response(self, service: &str, upstream: &Upstream) -> Response {
         match self {
             // The service's own 502-504 (a problem of its own, usually) goes back as it is.
-            Failure::Status(answer) => streamed(answer),
+            Failure::Status(answer) => relay(answer).await,
             Failure::Unreachable => {
                 Problem::unavailable(format!("the {service} service is unavailable")).into_response()
             }
@@ -270,14 +278,28 @@ impl Failure {
     }
 }
 
-/// The upstream's answer, its body passed on chunk by chunk as it arrives.
-fn streamed(answer: reqwest::Response) -> Response {
+/// Bodies up to this size that say their length are read whole and sent on in one piece: one
+/// write instead of a head and a trickle of chunks, which is most of what a proxy hop costs.
+const BUFFER_UP_TO: u64 = 64 * 1024;
+
+/// The upstream's answer. Small bodies of known length are passed on whole; everything else
+/// (SSE, media, large or unknown lengths) chunk by chunk as it arrives.
+async fn relay(answer: reqwest::Response) -> Response {
     let mut response = Response::builder().status(answer.status());
     if let Some(h) = response.headers_mut() {
         *h = answer.headers().clone();
         strip_hop_by_hop(h);
     }
-    response
-        .body(Body::from_stream(answer.bytes_stream().map_err(std::io::Error::other)))
-        .unwrap_or_else(|_| Problem::internal().into_response())
+    let body = if answer.content_length().is_some_and(|n| n <= BUFFER_UP_TO) {
+        match answer.bytes().await {
+            Ok(bytes) => Body::from(bytes),
+            Err(e) => {
+                tracing::warn!(error = %e, "upstream body cut off");
+                return Problem::unavailable("the service's answer was cut off").into_response();
+            }
+        }
+    } else {
+        Body::from_stream(answer.bytes_stream().map_err(std::io::Error::other))
+    };
+    response.body(body).unwrap_or_else(|_| Problem::internal().into_response())
 }
