@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The distributed mode on one machine: one `marquee serve` process per service (two booking
-# replicas), on PostgreSQL (a schema per service in one database), RabbitMQ and Redis.
+# replicas), on PostgreSQL (a schema per service in one database), RabbitMQ and Redis, behind two
+# gateways (GATEWAY_PORT and the next port) that share their rate limits through Redis.
 # Usage: deploy/run-distributed.sh [DATABASE] [GATEWAY_PORT]   (Ctrl-C stops everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,5 +39,6 @@ serve showtimes 9083
 serve booking 9084
 serve booking 9184
 serve gateway "$PORT"
-echo "Marquee (distributed) on http://127.0.0.1:$PORT; database $DB, namespace $MARQUEE_AMQP_NAMESPACE"
+serve gateway "$((PORT + 1))"
+echo "Marquee (distributed) on http://127.0.0.1:$PORT and :$((PORT + 1)); database $DB, namespace $MARQUEE_AMQP_NAMESPACE"
 wait
