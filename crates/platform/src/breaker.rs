@@ -65,6 +65,13 @@ pub struct CircuitBreaker {
     inner: Mutex<Inner>,
 }
 
+/// A call the breaker let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permit {
+    /// The one call let through to test a breaker that was open.
+    pub probe: bool,
+}
+
 /// The breaker refused the call; try again after `retry_after`.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("circuit open; retry after {retry_after:?}")]
@@ -100,22 +107,28 @@ impl CircuitBreaker {
 
     /// May a call go ahead now? In half-open state only one probe at a time may.
     pub fn allow(&self) -> Result<(), Open> {
+        self.permit().map(|_| ())
+    }
+
+    /// Like [`allow`](Self::allow), and says whether the call is the half-open probe: only the
+    /// probe's caller may [`abandon`](Self::abandon) it.
+    pub fn permit(&self) -> Result<Permit, Open> {
         let mut inner = self.lock();
         match inner.state {
-            State::Closed => Ok(()),
+            State::Closed => Ok(Permit { probe: false }),
             State::Open { until } => {
                 let now = Instant::now();
                 if now < until {
                     Err(Open { retry_after: until - now })
                 } else {
                     inner.state = State::HalfOpen { probing: true };
-                    Ok(())
+                    Ok(Permit { probe: true })
                 }
             }
             State::HalfOpen { probing: true } => Err(Open { retry_after: Duration::from_secs(1) }),
             State::HalfOpen { probing: false } => {
                 inner.state = State::HalfOpen { probing: true };
-                Ok(())
+                Ok(Permit { probe: true })
             }
         }
     }
@@ -124,8 +137,10 @@ impl CircuitBreaker {
         let mut inner = self.lock();
         match inner.state {
             State::Closed => inner.window.push(false, self.config.window),
-            // The probe (or a call let through before the breaker opened) came back fine.
-            _ => {
+            // A call let through before the breaker opened: one late success says little
+            // about a dependency that was failing most of the time.
+            State::Open { .. } => {}
+            State::HalfOpen { .. } => {
                 tracing::info!(breaker = %self.name, "circuit closed");
                 inner.state = State::Closed;
                 inner.window = Window::default();
@@ -237,6 +252,16 @@ mod tests {
         assert!(b.allow().is_err());
         b.abandon();
         assert!(b.allow().is_ok(), "another probe");
+    }
+
+    #[test]
+    fn a_late_success_does_not_close_an_open_breaker() {
+        let b = CircuitBreaker::new("t", 2, Duration::from_secs(60));
+        assert_eq!(b.permit().map(|p| p.probe).ok(), Some(false));
+        b.record_failure();
+        b.record_failure();
+        b.record_success(); // a call that started before it opened
+        assert!(b.is_open());
     }
 
     #[test]

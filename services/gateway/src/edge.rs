@@ -14,7 +14,10 @@ use ipnet::IpNet;
 use platform::{Problem, Settings, auth::Verifier, extract::PeerAddr};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::ratelimit::{Decision, RateLimiter, parse_nets};
+use crate::{
+    proxy::ClientIp,
+    ratelimit::{Decision, RateLimiter, parse_nets},
+};
 
 pub struct Edge {
     pub verifier: Arc<Verifier>,
@@ -55,32 +58,35 @@ impl Edge {
 pub async fn guard(
     State(edge): State<Arc<Edge>>,
     PeerAddr(peer): PeerAddr,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
+    let client = peer.map(|peer| edge.client_ip(peer.ip(), request.headers()));
+    if let Some(ip) = client {
+        request.extensions_mut().insert(ClientIp(ip));
+    }
     let verdict = match platform::auth::bearer(request.headers()) {
         Ok(None) => Ok(None),
         Ok(Some(token)) => edge.verifier.verify(token).await.map(|claims| Some(claims.sub)),
         Err(e) => Err(e),
     };
     let mut limits = None;
-    if let (Some(limiter), Some(peer)) = (&edge.limiter, peer) {
-        let ip = edge.client_ip(peer.ip(), request.headers());
-        if !limiter.is_exempt(ip) {
-            let user = verdict.as_ref().ok().and_then(Option::as_deref);
-            let auth_route = request.uri().path().starts_with("/api/v1/auth/");
-            let decision = limiter.take(&limiter.buckets(ip, user, auth_route)).await;
-            if !decision.allowed {
-                metrics::counter!("gateway_rate_limited_total").increment(1);
-                let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-                let mut response = Problem::too_many_requests(retry_after)
-                    .detail(format!("too many requests; try again in {retry_after} s"))
-                    .into_response();
-                rate_limit_headers(response.headers_mut(), &decision);
-                return response;
-            }
-            limits = Some(decision);
+    if let (Some(limiter), Some(ip)) = (&edge.limiter, client)
+        && !limiter.is_exempt(ip)
+    {
+        let user = verdict.as_ref().ok().and_then(Option::as_deref);
+        let auth_route = request.uri().path().starts_with("/api/v1/auth/");
+        let decision = limiter.take(&limiter.buckets(ip, user, auth_route)).await;
+        if !decision.allowed {
+            metrics::counter!("gateway_rate_limited_total").increment(1);
+            let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let mut response = Problem::too_many_requests(retry_after)
+                .detail(format!("too many requests; try again in {retry_after} s"))
+                .into_response();
+            rate_limit_headers(response.headers_mut(), &decision);
+            return response;
         }
+        limits = Some(decision);
     }
     let mut response = match verdict {
         Ok(_) => next.run(request).await,
@@ -144,6 +150,8 @@ pub fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
     };
     let allow = if origins == "*" {
         AllowOrigin::any()
+    } else if origins.split(',').any(|o| o.trim() == "*") {
+        anyhow::bail!("MARQUEE_CORS_ORIGINS: * stands alone, not in a list");
     } else {
         let list = origins
             .split(',')
@@ -167,6 +175,7 @@ pub fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
                 header::CONTENT_TYPE,
                 HeaderName::from_static("idempotency-key"),
                 HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("traceparent"),
             ])
             .expose_headers([
                 header::LOCATION,
@@ -175,6 +184,7 @@ pub fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
                 HeaderName::from_static("ratelimit-limit"),
                 HeaderName::from_static("ratelimit-remaining"),
                 HeaderName::from_static("ratelimit-reset"),
+                HeaderName::from_static("ratelimit-policy"),
             ])
             .max_age(Duration::from_secs(600)),
     ))
@@ -193,5 +203,12 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         assert_eq!(edge.client_ip(ip("10.0.0.1"), &headers), ip("203.0.113.9"), "behind our proxies");
         assert_eq!(edge.client_ip(ip("198.51.100.1"), &headers), ip("198.51.100.1"), "a client's own claim");
+    }
+
+    #[test]
+    fn a_wildcard_in_a_list_of_origins_is_a_configuration_error() {
+        let settings = Settings::default().with("MARQUEE_CORS_ORIGINS", "https://a.example, *");
+        assert!(cors(&settings).is_err());
+        assert!(cors(&Settings::default().with("MARQUEE_CORS_ORIGINS", "*")).is_ok_and(|c| c.is_some()));
     }
 }

@@ -111,7 +111,14 @@ pub fn build(platform: &Platform) -> anyhow::Result<Router> {
         .with_state(gateway)
         .merge(docs::swagger_ui());
     // The gateway streams bodies and limits them itself (proxy::limited).
-    let limits = HttpLimits::from_settings(&platform.settings)?;
+    // Forwarded requests have their upstream's timeout (counted from the end of the request
+    // body) and aggregations their own deadline; the overall one only stops what hangs.
+    let limits = HttpLimits {
+        request_timeout: Duration::from_millis(
+            platform.settings.parse_or("MARQUEE_GATEWAY_REQUEST_TIMEOUT_MS", 3_600_000)?,
+        ),
+        ..HttpLimits::from_settings(&platform.settings)?
+    };
     let app = platform::server::with_middleware(router, SERVICE, limits, platform.verifier.clone())
         .layer(middleware::from_fn(edge::security_headers));
     // Outermost, so that preflight requests are answered before limits and tokens are looked at.

@@ -3,6 +3,7 @@
 //! GET/HEAD/OPTIONS are retried on another replica when one fails, within the retry budget.
 
 use std::{
+    net::IpAddr,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -11,12 +12,12 @@ use std::{
 };
 
 use axum::{
-    body::Body,
+    body::{Body, HttpBody},
     extract::{Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use platform::{Problem, extract::PeerAddr, server::REQUEST_ID};
 
 use crate::{Gateway, retry, routes, upstream::Upstream};
@@ -51,23 +52,31 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Does the request carry a body? (Without Content-Length or Transfer-Encoding it has none.)
-fn has_body(headers: &HeaderMap) -> bool {
+/// Does the request carry a body? Content-Length or Transfer-Encoding say so on HTTP/1.1; an
+/// HTTP/2 body may come with neither, which the body's own size hint tells.
+fn has_body(headers: &HeaderMap, body: &Body) -> bool {
     headers.contains_key(header::TRANSFER_ENCODING)
         || headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
+        || HttpBody::size_hint(body).exact() != Some(0)
 }
 
+/// The client's address as the edge worked it out (behind trusted proxies: from their
+/// `X-Forwarded-For`), for the services' own per-address checks.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
 /// The headers sent upstream: the client's, minus hop-by-hop ones, plus forwarding and tracing.
-fn upstream_headers(request_headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> HeaderMap {
-    let mut headers = request_headers.clone();
+fn upstream_headers(request: &axum::http::request::Parts, peer: Option<std::net::SocketAddr>) -> HeaderMap {
+    let mut headers = request.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
-    // Append the peer we saw; services trust only the right-most entry (ours).
-    if let Some(peer) = peer {
-        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(existing) => format!("{existing}, {}", peer.ip()),
-            None => peer.ip().to_string(),
-        };
+    // Append the client's address; services trust only the right-most entry (ours).
+    let client = request.extensions.get::<ClientIp>().map(|c| c.0).or(peer.map(|p| p.ip()));
+    if let Some(client) = client {
+        let earlier: Vec<&str> =
+            headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let xff =
+            if earlier.is_empty() { client.to_string() } else { format!("{}, {client}", earlier.join(", ")) };
         if let Ok(v) = HeaderValue::from_str(&xff) {
             headers.insert("x-forwarded-for", v);
         }
@@ -112,9 +121,14 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
     }
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let (body, cut_off) = limited(body, limit);
-    let mut request = Request::from_parts(parts, body);
-    request.extensions_mut().insert(cut_off);
+    let request = if has_body(&parts.headers, &body) {
+        let (body, state) = limited(body, limit);
+        let mut request = Request::from_parts(parts, body);
+        request.extensions_mut().insert(state);
+        request
+    } else {
+        Request::from_parts(parts, Body::empty())
+    };
     let response = send(&gateway, upstream, request, peer).await;
     let labels = [
         ("service", service.to_owned()),
@@ -137,29 +151,58 @@ fn too_large(limit: Option<u64>) -> Response {
 }
 
 /// The body, cut off with an error once more than `limit` bytes have come (a chunked body
-/// declares no length up front). The upstream then sees a broken request, not a short one, and
-/// the flag (put in the request's extensions) tells [`send`] why sending failed.
-fn limited(body: Body, limit: u64) -> (Body, CutOff) {
-    let cut_off = CutOff::default();
-    let flag = cut_off.clone();
+/// declares no length up front; the upstream then sees a broken request, not a short one). The
+/// [`BodyState`] it returns tells [`send`] when the body has been sent and why sending failed.
+fn limited(body: Body, limit: u64) -> (Body, BodyState) {
+    let state = BodyState::default();
+    let (on_chunk, on_end) = (state.clone(), state.clone());
     let mut seen = 0u64;
-    let body =
-        Body::from_stream(body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
-            seen += chunk.len() as u64;
-            let outcome = if seen > limit {
-                flag.0.store(true, Ordering::Relaxed);
-                Err(std::io::Error::other("the request body is over the gateway's limit"))
-            } else {
-                Ok(chunk)
-            };
-            std::future::ready(outcome)
-        }));
-    (body, cut_off)
+    let chunks = body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
+        seen += chunk.len() as u64;
+        let outcome = if seen > limit {
+            on_chunk.0.too_large.store(true, Ordering::Relaxed);
+            Err(std::io::Error::other("the request body is over the gateway's limit"))
+        } else {
+            Ok(chunk)
+        };
+        std::future::ready(outcome)
+    });
+    let end = futures_util::stream::poll_fn(move |_| {
+        on_end.0.sent.send_replace(true);
+        std::task::Poll::Ready(None)
+    });
+    (Body::from_stream(chunks.chain(end)), state)
 }
 
-/// Set when [`limited`] cut a request body off.
-#[derive(Clone, Default)]
-struct CutOff(Arc<AtomicBool>);
+/// A streamed request body's progress, shared between the stream and [`send`].
+#[derive(Clone)]
+struct BodyState(Arc<BodyProgress>);
+
+struct BodyProgress {
+    too_large: AtomicBool,
+    /// Set once the last byte has gone upstream.
+    sent: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for BodyState {
+    fn default() -> Self {
+        Self(Arc::new(BodyProgress {
+            too_large: AtomicBool::new(false),
+            sent: tokio::sync::watch::channel(false).0,
+        }))
+    }
+}
+
+impl BodyState {
+    fn is_sent(&self) -> bool {
+        *self.0.sent.borrow()
+    }
+
+    async fn wait_until_sent(&self) {
+        let mut sent = self.0.sent.subscribe();
+        let _ = sent.wait_for(|sent| *sent).await;
+    }
+}
 
 fn circuit_open(service: &str, open: platform::breaker::Open) -> Response {
     Problem::unavailable(format!("the {service} service is failing; not calling it for a while"))
@@ -179,19 +222,22 @@ pub async fn send(
     let service = upstream.service;
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
     let (parts, body) = request.into_parts();
-    let headers = upstream_headers(&parts.headers, peer);
-    let retryable = retry::is_retryable(&parts.method, has_body(&parts.headers));
-    // A body is streamed, so only a bodiless request can be sent twice.
+    let headers = upstream_headers(&parts, peer);
+    // Set by `forward` on requests with a body; a body is streamed, so only a bodiless request
+    // can be sent twice.
+    let streaming = parts.extensions.get::<BodyState>().cloned();
+    let retryable = retry::is_retryable(&parts.method, streaming.is_some());
     let mut body = Some(body);
     upstream.budget.deposit();
     // The breaker judges requests, not tries: a failure that a retry on another replica mended
     // is a replica's problem (the health checks' business), not the service's.
-    if let Err(open) = upstream.breaker.allow() {
-        return circuit_open(service, open);
-    }
-    // If this future is dropped (the client went away, an aggregation's deadline passed) before
-    // an outcome is recorded, a half-open probe must not stay taken for ever.
-    let _abandon = Abandon(&upstream.breaker);
+    let permit = match upstream.breaker.permit() {
+        Ok(permit) => permit,
+        Err(open) => return circuit_open(service, open),
+    };
+    // If this future is dropped (the client went away, an aggregation's deadline passed) or
+    // ends without a verdict on the service, the half-open probe must not stay taken for ever.
+    let _abandon = permit.probe.then_some(Abandon(&upstream.breaker));
     let mut attempt = 0;
     let mut avoid: Option<String> = None;
     loop {
@@ -205,16 +251,46 @@ pub async fn send(
         if let Some(body) = body.take().filter(|_| !retryable) {
             outgoing = outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream()));
         }
-        let failure = match tokio::time::timeout(upstream.timeout, outgoing.send()).await {
+        // The timeout starts once the body is sent: a client that uploads slowly is not the
+        // service being slow.
+        let deadline = async {
+            if let Some(state) = &streaming {
+                state.wait_until_sent().await;
+            }
+            tokio::time::sleep(upstream.timeout).await;
+        };
+        let outcome = tokio::select! {
+            sent = outgoing.send() => Ok(sent),
+            () = deadline => Err(()),
+        };
+        let failure = match outcome {
             // A 502-504 is the service (or what is in front of it) failing; any other answer,
             // 500 included, means it is up and answering.
             Ok(Ok(answer)) if !matches!(answer.status().as_u16(), 502..=504) => {
-                upstream.breaker.record_success();
-                return relay(answer).await;
+                return match relay(answer).await {
+                    Ok(response) => {
+                        upstream.breaker.record_success();
+                        response
+                    }
+                    Err(cut_off) => {
+                        upstream.breaker.record_failure();
+                        cut_off
+                    }
+                };
             }
             Ok(Ok(answer)) => Failure::Status(answer),
-            Ok(Err(_)) if parts.extensions.get::<CutOff>().is_some_and(|c| c.0.load(Ordering::Relaxed)) => {
+            // The client's body failed (too large, or the client went away mid-upload): nothing
+            // was learnt about the service.
+            Ok(Err(_)) if streaming.as_ref().is_some_and(|s| s.0.too_large.load(Ordering::Relaxed)) => {
                 return too_large(None);
+            }
+            Ok(Err(_)) if streaming.as_ref().is_some_and(|s| !s.is_sent()) => {
+                return Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "incomplete-body",
+                    "The request body was cut off",
+                )
+                .into_response();
             }
             Ok(Err(e)) => {
                 if e.is_connect() {
@@ -242,7 +318,7 @@ pub async fn send(
     }
 }
 
-/// Frees the breaker's probe slot on drop; harmless after an outcome was recorded.
+/// Frees the breaker's probe slot on drop; harmless after the probe's outcome was recorded.
 struct Abandon<'a>(&'a platform::breaker::CircuitBreaker);
 
 impl Drop for Abandon<'_> {
@@ -261,7 +337,7 @@ impl Failure {
     async fn into_response(self, service: &str, upstream: &Upstream) -> Response {
         match self {
             // The service's own 502-504 (a problem of its own, usually) goes back as it is.
-            Failure::Status(answer) => relay(answer).await,
+            Failure::Status(answer) => relay(answer).await.unwrap_or_else(|cut_off| cut_off),
             Failure::Unreachable => {
                 Problem::unavailable(format!("the {service} service is unavailable")).into_response()
             }
@@ -283,8 +359,9 @@ impl Failure {
 const BUFFER_UP_TO: u64 = 64 * 1024;
 
 /// The upstream's answer. Small bodies of known length are passed on whole; everything else
-/// (SSE, media, large or unknown lengths) chunk by chunk as it arrives.
-async fn relay(answer: reqwest::Response) -> Response {
+/// (SSE, media, large or unknown lengths) chunk by chunk as it arrives. `Err` when a small
+/// body could not be read: a 503 problem to send instead.
+async fn relay(answer: reqwest::Response) -> Result<Response, Response> {
     let mut response = Response::builder().status(answer.status());
     if let Some(h) = response.headers_mut() {
         *h = answer.headers().clone();
@@ -295,11 +372,11 @@ async fn relay(answer: reqwest::Response) -> Response {
             Ok(bytes) => Body::from(bytes),
             Err(e) => {
                 tracing::warn!(error = %e, "upstream body cut off");
-                return Problem::unavailable("the service's answer was cut off").into_response();
+                return Err(Problem::unavailable("the service's answer was cut off").into_response());
             }
         }
     } else {
         Body::from_stream(answer.bytes_stream().map_err(std::io::Error::other))
     };
-    response.body(body).unwrap_or_else(|_| Problem::internal().into_response())
+    Ok(response.body(body).unwrap_or_else(|_| Problem::internal().into_response()))
 }

@@ -84,33 +84,48 @@ fn decide(buckets: &[Bucket], tokens: &mut [f64]) -> Decision {
 /// Buckets in this process.
 #[derive(Default)]
 pub struct MemoryBuckets {
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    buckets: Mutex<HashMap<String, Held>>,
 }
+
+/// What a bucket held when last touched, and when it will be full again.
+struct Held {
+    tokens: f64,
+    at: Instant,
+    full_at: Instant,
+}
+
+/// Buckets kept in memory at most (about 100 bytes each).
+const MAX_BUCKETS: usize = 200_000;
 
 impl MemoryBuckets {
     pub fn take(&self, buckets: &[Bucket]) -> Decision {
         let now = Instant::now();
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
+        if map.len() >= MAX_BUCKETS {
             // Forget buckets that have filled up again: they hold nothing a new one would not.
-            map.retain(|_, (tokens, at)| now.duration_since(*at).as_secs_f64() < 600.0 && *tokens < 1e9);
-            if map.len() > 100_000 {
-                map.clear();
-            }
+            map.retain(|_, bucket| bucket.full_at > now);
+        }
+        if map.len() >= MAX_BUCKETS && buckets.iter().any(|b| !map.contains_key(&b.key)) {
+            // Every bucket is in use (a flood of new addresses): refuse newcomers rather than
+            // forget anyone's limit.
+            let mut tokens = vec![0.0; buckets.len()];
+            return decide(buckets, &mut tokens);
         }
         let mut tokens: Vec<f64> = buckets
             .iter()
             .map(|b| match map.get(&b.key) {
-                Some((t, at)) => {
-                    let refill = now.duration_since(*at).as_secs_f64() * b.limit.per_second;
-                    (t + refill).min(f64::from(b.limit.burst))
+                Some(held) => {
+                    let refill = now.duration_since(held.at).as_secs_f64() * b.limit.per_second;
+                    (held.tokens + refill).min(f64::from(b.limit.burst))
                 }
                 None => f64::from(b.limit.burst),
             })
             .collect();
         let decision = decide(buckets, &mut tokens);
         for (b, t) in buckets.iter().zip(tokens) {
-            map.insert(b.key.clone(), (t, now));
+            let until_full = (f64::from(b.limit.burst) - t).max(0.0) / b.limit.per_second;
+            let full_at = now + Duration::from_secs_f64(until_full.min(86_400.0));
+            map.insert(b.key.clone(), Held { tokens: t, at: now, full_at });
         }
         decision
     }
@@ -194,6 +209,7 @@ pub struct RateLimiter {
     exempt: Vec<IpNet>,
     memory: MemoryBuckets,
     redis: Option<RedisBuckets>,
+    redis_breaker: platform::breaker::CircuitBreaker,
 }
 
 impl RateLimiter {
@@ -216,6 +232,11 @@ impl RateLimiter {
             exempt: parse_nets(settings.get("MARQUEE_RATE_LIMIT_EXEMPT").unwrap_or_default())?,
             memory: MemoryBuckets::default(),
             redis,
+            redis_breaker: platform::breaker::CircuitBreaker::new(
+                "rate-limit-store",
+                3,
+                Duration::from_secs(5),
+            ),
         }))
     }
 
@@ -225,6 +246,7 @@ impl RateLimiter {
 
     /// The buckets a request draws on.
     pub fn buckets(&self, ip: IpAddr, user: Option<&str>, auth_route: bool) -> Vec<Bucket> {
+        let ip = client_key(ip);
         let mut buckets = vec![Bucket { key: format!("ip:{ip}"), limit: self.ip }];
         if auth_route {
             buckets.push(Bucket { key: format!("auth:{ip}"), limit: self.auth });
@@ -236,16 +258,39 @@ impl RateLimiter {
     }
 
     pub async fn take(&self, buckets: &[Bucket]) -> Decision {
-        if let Some(redis) = &self.redis {
+        // While Redis is failing, its breaker sends requests straight to the in-process buckets
+        // instead of each one waiting for a reconnection attempt.
+        if let Some(redis) = &self.redis
+            && self.redis_breaker.allow().is_ok()
+        {
             match redis.take(buckets).await {
-                Ok(decision) => return decision,
+                Ok(decision) => {
+                    self.redis_breaker.record_success();
+                    return decision;
+                }
                 Err(e) => {
+                    self.redis_breaker.record_failure();
                     metrics::counter!("gateway_rate_limit_store_errors_total").increment(1);
                     tracing::warn!(error = %e, "rate-limit store unavailable; limiting in this process");
                 }
             }
         }
         self.memory.take(buckets)
+    }
+}
+
+/// The address a bucket is kept for: IPv6 clients get a /64 each (one home or device network),
+/// or rotating through their own addresses would escape the limit.
+fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 
@@ -293,6 +338,15 @@ mod tests {
         assert!(!refused.allowed);
         assert_eq!(refused.remaining, 0, "the auth bucket is the tightest");
         assert_eq!(memory.take(&[ip]).remaining, 3, "5 - 1 - (refused: none) - 1");
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64_network() {
+        let limiter = RateLimiter::from_settings(&Settings::default()).expect("ok").expect("on");
+        let key = |s: &str| limiter.buckets(s.parse().expect("ip"), None, false)[0].key.clone();
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
     }
 
     #[test]

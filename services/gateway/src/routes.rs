@@ -42,20 +42,24 @@ pub fn owner(path_under_v1: &str) -> Option<&'static str> {
     })
 }
 
-/// A path for metrics labels: segments that are ids (numbers, UUIDs, codes with digits) become
-/// `{id}`, so every movie counts as one route and the label set stays small.
-pub fn label(path: &str) -> String {
-    let is_id = |s: &str| {
-        !s.is_empty()
-            && (s.bytes().all(|b| b.is_ascii_digit())
-                || (s.len() >= 8 && s.bytes().any(|b| b.is_ascii_digit()))
-                || uuid_like(s))
-    };
-    path.split('/').map(|s| if is_id(s) { "{id}" } else { s }).collect::<Vec<_>>().join("/")
-}
+/// The fixed words of the API's paths (API.md); any other segment is an id.
+#[rustfmt::skip]
+const WORDS: &[&str] = &[
+    "activity", "analytics", "auth", "backups", "behavior", "bookings", "cancel", "dashboard", "featured",
+    "genres", "heartbeat", "history", "import", "login", "logout", "loyalty", "me", "media", "movies",
+    "notifications", "occupancy", "pay", "payments", "plans", "playback", "popular-movies", "read",
+    "recommendations", "redeem", "refresh", "refund", "register", "restore", "revenue", "reviews", "rewards",
+    "rooms", "search", "seats", "showtimes", "similar", "start", "stats", "stop", "stream", "subscriptions",
+    "theaters", "tickets", "transactions", "users", "watchlist",
+];
 
-fn uuid_like(s: &str) -> bool {
-    s.len() == 36 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+/// A path for metrics labels: segments that are not words of the API become `{id}` and long
+/// paths are cut, so every movie counts as one route and no client can grow the label set.
+pub fn label(path: &str) -> String {
+    let rest = path.strip_prefix("/api/v1/").unwrap_or(path);
+    let segments: Vec<&str> =
+        rest.split('/').take(5).map(|s| if WORDS.contains(&s) { s } else { "{id}" }).collect();
+    format!("/api/v1/{}", segments.join("/"))
 }
 
 #[cfg(test)]
@@ -71,6 +75,8 @@ mod tests {
         );
         assert_eq!(label("/api/v1/tickets/MQ7X2K9PA3"), "/api/v1/tickets/{id}");
         assert_eq!(label("/api/v1/movies/search"), "/api/v1/movies/search");
+        assert_eq!(label("/api/v1/movies/abcdefgh"), "/api/v1/movies/{id}", "letters are ids too");
+        assert_eq!(label("/api/v1/movies/a/b/c/d/e/f/g"), "/api/v1/movies/{id}/{id}/{id}/{id}");
     }
 
     #[test]

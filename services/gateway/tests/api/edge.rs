@@ -214,3 +214,16 @@ async fn bodies_over_the_limit_are_refused_declared_or_streamed() {
     let streamed = client.post(&url).body(reqwest::Body::wrap_stream(chunks)).send().await.expect("sent");
     assert_eq!(streamed.status(), 413);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_services_learn_the_client_address() {
+    let catalog = crate::upstream("catalog").await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_GATEWAY_TRUSTED_PROXIES", "127.0.0.0/8");
+    let gw = gateway(settings).await;
+    let (_, _, body) =
+        get_json(&format!("{gw}/api/v1/movies/1"), &[("x-forwarded-for", "6.6.6.6, 203.0.113.7")]).await;
+    let xff = body["x_forwarded_for"].as_str().expect("forwarded");
+    assert!(xff.ends_with(", 203.0.113.7"), "the right-most entry is the client the edge saw: {xff}");
+}

@@ -165,3 +165,36 @@ async fn server_sent_events_pass_through_as_they_are_produced() {
     assert!(String::from_utf8_lossy(&chunk).contains("data: first"));
     assert!(started.elapsed() < Duration::from_secs(2), "not buffered until the upstream finished");
 }
+
+#[tokio::test]
+async fn a_slow_upload_is_not_the_service_timing_out() {
+    // The upstream reads the whole body, then answers at once.
+    let app = Router::new().route(
+        "/api/v1/movies/{id}",
+        axum::routing::post(|body: axum::body::Bytes| async move { Json(json!({"received": body.len()})) }),
+    );
+    let catalog = serve(app).await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_GATEWAY_CATALOG_TIMEOUT_MS", "200")
+        .with("MARQUEE_GATEWAY_BREAKER_MIN_CALLS", "1");
+    let gw = gateway(settings).await;
+    // Three chunks 150 ms apart: 450 ms of uploading against a 200 ms upstream timeout.
+    let chunks = futures_util::stream::iter(0..3).then(|i| async move {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        Ok::<_, std::io::Error>(vec![b'x'; 100])
+    });
+    let res = reqwest::Client::new()
+        .post(format!("{gw}/api/v1/movies/1"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["received"], 300);
+    // Nothing counted against the service: the breaker (opening on one failure) is closed.
+    assert_eq!(get_json(&format!("{gw}/api/v1/movies/1"), &[]).await.0, 405, "GET: the route has only POST");
+}
