@@ -67,5 +67,5 @@ async fn a_deleted_review_stays_deleted_when_its_posting_arrives_late() {
     bus.publish(&rated(REVIEW_POSTED, other, id, 7)).await.expect("published");
     assert!(settles(&sys, id, serde_json::json!(7.0), 1).await);
     let sorted = sys.get("/api/v1/movies?sort=-rating", None).await;
-    assert_eq!(sorted.body["items"][0]["id"], id.to_string());
+    assert_eq!(sorted.body["items"][0]["id"], id.to_string(), "{} {}", sorted.status, sorted.body);
 }
