@@ -1,0 +1,6 @@
+-- A database per service (ARCHITECTURE.md); each service migrates its own at start.
+CREATE DATABASE identity;
+CREATE DATABASE catalog;
+CREATE DATABASE showtimes;
+CREATE DATABASE booking;
+CREATE DATABASE payments;
