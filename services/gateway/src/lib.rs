@@ -96,18 +96,24 @@ pub fn build(platform: &Platform) -> anyhow::Result<Router> {
         platform.shutdown.clone(),
     ));
     let edge = Arc::new(edge::Edge::from_settings(&platform.settings, platform.verifier.clone())?);
-    let api = Router::new()
+    // Everything a client can reach goes through the edge guard (tokens, rate limits), the
+    // aggregated /health and /metrics too: each /health call probes every replica.
+    let guarded = Router::new()
+        .route("/health", get(health::health))
+        .route("/metrics", get(platform::server::render_metrics))
+        .route("/api/openapi.json", get(docs::openapi))
         .route("/.well-known/jwks.json", get(proxy::forward))
         .route("/api/v1/movie-details/{id}", get(aggregate::movie_details))
         .route("/api/v1/me/dashboard", get(aggregate::dashboard))
         .route("/api/v1/{*rest}", axum::routing::any(proxy::forward))
         .route_layer(middleware::from_fn_with_state(edge, edge::guard));
+    // The gateway's own probes: alive and ready whatever the services behind it are doing (one
+    // service down must not take the front door out of rotation), and never rate-limited.
+    let ok = || async { axum::Json(serde_json::json!({"status": "ok"})) };
     let router = Router::new()
-        .route("/health", get(health::health))
-        .route("/health/live", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .route("/metrics", get(platform::server::render_metrics))
-        .route("/api/openapi.json", get(docs::openapi))
-        .merge(api)
+        .route("/health/live", get(ok))
+        .route("/health/ready", get(ok))
+        .merge(guarded)
         .with_state(gateway)
         .merge(docs::swagger_ui());
     // The gateway streams bodies and limits them itself (proxy::limited).

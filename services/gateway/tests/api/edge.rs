@@ -81,8 +81,12 @@ async fn an_address_over_its_limit_gets_429_with_rate_limit_headers() {
     assert!((1..=5).contains(&retry_after), "one token comes back in 5 s: {retry_after}");
     assert_eq!(headers["ratelimit-remaining"], "0");
     assert_eq!(hits.load(Ordering::SeqCst), 3, "the refused request was not forwarded");
+    for probe in ["/health/live", "/health/ready"] {
+        let (status, _, _) = get_json(&format!("{gw}{probe}"), &[]).await;
+        assert_eq!(status, 200, "{probe}: the gateway's own probes are not limited");
+    }
     let (status, _, _) = get_json(&format!("{gw}/health"), &[]).await;
-    assert_eq!(status, 200, "health checks are not limited");
+    assert_eq!(status, 429, "the aggregated health, which calls every replica, is");
 }
 
 #[tokio::test]
