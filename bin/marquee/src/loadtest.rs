@@ -85,11 +85,10 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
     }
 }
 
-async fn catalog(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, Stats>> {
-    let base = args.url.trim_end_matches('/').to_owned();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+/// Up to `n` of the deployment's movies; an error when it has none.
+pub async fn movies(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<Vec<Value>> {
     let page: Value = http
-        .get(format!("{base}/api/v1/movies?per_page=100"))
+        .get(format!("{base}/api/v1/movies?per_page={n}"))
         .send()
         .await
         .context("reaching the deployment")?
@@ -98,6 +97,13 @@ async fn catalog(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
         .await?;
     let movies = page["items"].as_array().cloned().unwrap_or_default();
     anyhow::ensure!(!movies.is_empty(), "the deployment has no movies: start it with its demo data");
+    Ok(movies)
+}
+
+async fn catalog(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, Stats>> {
+    let base = args.url.trim_end_matches('/').to_owned();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let movies = movies(&http, &base, 100).await?;
     let ids: Arc<Vec<String>> =
         Arc::new(movies.iter().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect());
     let words: Arc<Vec<String>> = Arc::new(

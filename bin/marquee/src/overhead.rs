@@ -25,15 +25,8 @@ pub const GATEWAY: &str = "3 gateway";
 pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, Stats>> {
     let base = args.url.trim_end_matches('/').to_owned();
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
-    let page: Value = http
-        .get(format!("{base}/api/v1/movies?per_page=1"))
-        .send()
-        .await
-        .context("reaching the deployment")?
-        .error_for_status()?
-        .json()
-        .await?;
-    let id = page["items"][0]["id"].as_str().context("the deployment has no movies")?.to_owned();
+    let movies = crate::loadtest::movies(&http, &base, 1).await?;
+    let id = movies[0]["id"].as_str().context("a movie without an id")?.to_owned();
     let direct = match &args.direct_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => catalog_url(&http, &base).await?,
