@@ -165,18 +165,62 @@ async fn observe(State(service): State<&'static str>, request: Request, next: Ne
             tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1e3, "request");
         }
     });
-    let labels = [
-        ("service", service.to_owned()),
-        ("method", method.to_string()),
-        ("route", route),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..3]).record(elapsed.as_secs_f64());
+    let (method, status) = (method_label(&method), status_label(status));
+    metrics::counter!("http_requests_total",
+        "service" => service, "method" => method.clone(), "route" => route.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "service" => service, "method" => method, "route" => route)
+        .record(elapsed.as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+/// Metric label values without an allocation for the usual methods and statuses (they are
+/// recorded on every request).
+fn method_label(method: &axum::http::Method) -> metrics::SharedString {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    const NAMES: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    match known.iter().position(|m| m == method) {
+        Some(i) => metrics::SharedString::const_str(NAMES[i]),
+        None => metrics::SharedString::from_owned(method.to_string()),
+    }
+}
+
+/// See [`method_label`].
+pub fn status_label(status: u16) -> metrics::SharedString {
+    const COMMON: [(u16, &str); 16] = [
+        (200, "200"),
+        (201, "201"),
+        (202, "202"),
+        (204, "204"),
+        (206, "206"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (409, "409"),
+        (422, "422"),
+        (429, "429"),
+        (500, "500"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    match COMMON.iter().find(|(code, _)| *code == status) {
+        Some((_, name)) => metrics::SharedString::const_str(name),
+        None => metrics::SharedString::from_owned(status.to_string()),
+    }
 }
 
 async fn ready(State(checks): State<Arc<Vec<Arc<dyn ReadinessCheck>>>>) -> Response {

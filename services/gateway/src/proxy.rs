@@ -130,13 +130,11 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
         Request::from_parts(parts, Body::empty())
     };
     let response = send(&gateway, upstream, request, peer).await;
-    let labels = [
-        ("service", service.to_owned()),
-        ("route", route),
-        ("status", response.status().as_str().to_owned()),
-    ];
-    metrics::counter!("gateway_upstream_requests_total", &labels).increment(1);
-    metrics::histogram!("gateway_upstream_duration_seconds", &labels[..2])
+    let status = platform::server::status_label(response.status().as_u16());
+    metrics::counter!("gateway_upstream_requests_total",
+        "service" => service, "route" => route.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("gateway_upstream_duration_seconds", "service" => service, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
 }
