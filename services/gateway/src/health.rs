@@ -1,4 +1,6 @@
-//! `/health`: every configured service's readiness, checked in parallel.
+//! `/health`: every configured service's readiness. The background checks' verdicts are used
+//! while fresh (two check intervals); replicas without one are asked now, in parallel, so a
+//! flood of `/health` calls does not become a flood of calls to every replica.
 
 use axum::{
     Json,
@@ -15,9 +17,15 @@ pub async fn health(State(gateway): State<Gateway>) -> Response {
     let results = futures_util::future::join_all(checks.map(|(service, replica)| {
         let http = &gateway.http;
         async move {
-            let ok = crate::upstream::probe(http, &replica.url).await;
-            // The answer is fresh: let routing know it too.
-            replica.set_healthy(ok, service);
+            let ok = match replica.recent_verdict(gateway.health_interval * 2) {
+                Some(ok) => ok,
+                None => {
+                    let ok = crate::upstream::probe(http, &replica.url).await;
+                    // The answer is fresh: let routing know it too.
+                    replica.set_healthy(ok, service);
+                    ok
+                }
+            };
             (service, replica.url.clone(), ok)
         }
     }))

@@ -39,6 +39,8 @@ pub struct Gateway {
     /// How long an aggregation waits for its slowest part.
     pub aggregate_timeout: Duration,
     pub docs: Arc<docs::DocCache>,
+    /// How often every replica's readiness is checked.
+    pub health_interval: Duration,
     /// Request bodies larger than this are refused (413) before or while they stream.
     pub body_limit: u64,
     /// The same for media uploads (`/api/v1/media/...`).
@@ -56,6 +58,9 @@ impl Gateway {
             http: upstream_client(&platform.settings)?,
             aggregate_timeout: aggregate::timeout_from_settings(&platform.settings)?,
             docs: Arc::default(),
+            health_interval: Duration::from_millis(
+                platform.settings.parse_or("MARQUEE_GATEWAY_HEALTH_INTERVAL_MS", 5_000)?,
+            ),
             body_limit: platform.settings.parse_or("MARQUEE_GATEWAY_BODY_LIMIT_BYTES", 1024 * 1024)?,
             upload_limit: platform.settings.parse_or("MARQUEE_GATEWAY_UPLOAD_LIMIT_BYTES", 8 << 30)?,
         })
@@ -87,12 +92,10 @@ fn upstream_client(settings: &platform::Settings) -> anyhow::Result<reqwest::Cli
 /// The gateway's application. Starts the replicas' health checks, which stop on shutdown.
 pub fn build(platform: &Platform) -> anyhow::Result<Router> {
     let gateway = Gateway::from_settings(platform)?;
-    let interval =
-        Duration::from_millis(platform.settings.parse_or("MARQUEE_GATEWAY_HEALTH_INTERVAL_MS", 5_000)?);
     platform.tasks.spawn(upstream::check_health(
         gateway.upstreams.clone(),
         gateway.http.clone(),
-        interval,
+        gateway.health_interval,
         platform.shutdown.clone(),
     ));
     let edge = Arc::new(edge::Edge::from_settings(&platform.settings, platform.verifier.clone())?);

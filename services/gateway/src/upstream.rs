@@ -2,8 +2,11 @@
 //! health checks, with a circuit breaker, a timeout and a retry budget per service.
 
 use std::{
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
-    time::Duration,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use platform::{
@@ -18,6 +21,8 @@ use crate::retry::RetryBudget;
 pub struct Replica {
     pub url: String,
     healthy: AtomicBool,
+    /// When the verdict was last given; `None` before the first check.
+    checked_at: Mutex<Option<Instant>>,
 }
 
 impl Replica {
@@ -25,8 +30,15 @@ impl Replica {
         self.healthy.load(Ordering::Relaxed)
     }
 
+    /// The verdict, if one was given within `max_age`.
+    pub fn recent_verdict(&self, max_age: Duration) -> Option<bool> {
+        let checked_at = *self.checked_at.lock().unwrap_or_else(|p| p.into_inner());
+        checked_at.filter(|at| at.elapsed() <= max_age).map(|_| self.is_healthy())
+    }
+
     /// Record a health check's (or a failed connection's) verdict.
     pub fn set_healthy(&self, healthy: bool, service: &str) {
+        *self.checked_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         if self.healthy.swap(healthy, Ordering::Relaxed) != healthy {
             if healthy {
                 tracing::info!(service, url = %self.url, "replica back in rotation");
@@ -62,7 +74,7 @@ impl Upstream {
         let replicas = settings
             .service_urls(service)
             .into_iter()
-            .map(|url| Replica { url, healthy: AtomicBool::new(true) })
+            .map(|url| Replica { url, healthy: AtomicBool::new(true), checked_at: Mutex::new(None) })
             .collect();
         Ok(Self {
             service,

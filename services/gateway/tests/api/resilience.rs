@@ -198,3 +198,30 @@ async fn a_slow_upload_is_not_the_service_timing_out() {
     // Nothing counted against the service: the breaker (opening on one failure) is closed.
     assert_eq!(get_json(&format!("{gw}/api/v1/movies/1"), &[]).await.0, 405, "GET: the route has only POST");
 }
+
+#[tokio::test]
+async fn health_answers_from_fresh_checks_instead_of_asking_every_time() {
+    let probes = Arc::new(AtomicUsize::new(0));
+    let counter = probes.clone();
+    let app = Router::new().route(
+        "/health/ready",
+        get(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                "ok"
+            }
+        }),
+    );
+    let catalog = serve(app).await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_GATEWAY_HEALTH_INTERVAL_MS", "60000");
+    let gw = gateway(settings).await;
+    for _ in 0..10 {
+        let (status, _, body) = get_json(&format!("{gw}/health"), &[]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let asked = probes.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&asked), "the background check, and at most one before it: {asked}");
+}
