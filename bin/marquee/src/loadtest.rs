@@ -45,6 +45,19 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Add another worker's (or another slice's) measurements to these.
+    pub fn absorb(&mut self, other: Stats) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+    }
+
+    /// Add every kind of request's measurements in `other` to `total`.
+    pub fn absorb_all(total: &mut BTreeMap<&'static str, Stats>, other: BTreeMap<&'static str, Stats>) {
+        for (kind, stats) in other {
+            total.entry(kind).or_default().absorb(stats);
+        }
+    }
+
     pub fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
@@ -145,11 +158,7 @@ async fn catalog(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
     }
     let mut total: BTreeMap<&'static str, Stats> = BTreeMap::new();
     for worker in workers {
-        for (kind, stats) in worker.await? {
-            let entry = total.entry(kind).or_default();
-            entry.latencies.extend(stats.latencies);
-            entry.errors += stats.errors;
-        }
+        Stats::absorb_all(&mut total, worker.await?);
     }
     Ok(total)
 }

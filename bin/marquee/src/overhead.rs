@@ -56,9 +56,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
     for _ in 0..args.duration {
         for (name, url) in &targets {
             let slice = drive(&http, url, args.concurrency, Duration::from_secs(1)).await;
-            let entry = results.entry(name).or_default();
-            entry.latencies.extend(slice.latencies);
-            entry.errors += slice.errors;
+            results.entry(name).or_default().absorb(slice);
         }
     }
     Ok(results)
@@ -97,8 +95,7 @@ async fn drive(http: &reqwest::Client, url: &str, concurrency: usize, duration: 
     let mut total = Stats::default();
     for worker in workers {
         if let Ok(stats) = worker.await {
-            total.latencies.extend(stats.latencies);
-            total.errors += stats.errors;
+            total.absorb(stats);
         }
     }
     total

@@ -139,11 +139,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
     }
     let mut total: BTreeMap<&'static str, Stats> = BTreeMap::new();
     for worker in workers {
-        for (kind, stats) in worker.await? {
-            let entry = total.entry(kind).or_default();
-            entry.latencies.extend(stats.latencies);
-            entry.errors += stats.errors;
-        }
+        Stats::absorb_all(&mut total, worker.await?);
     }
     let elapsed = started.elapsed().as_secs_f64();
     let sold = sold.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();

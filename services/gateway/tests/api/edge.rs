@@ -231,3 +231,28 @@ async fn behind_a_trusted_proxy_services_learn_the_client_address() {
     let xff = body["x_forwarded_for"].as_str().expect("forwarded");
     assert!(xff.ends_with(", 203.0.113.7"), "the right-most entry is the client the edge saw: {xff}");
 }
+
+#[tokio::test]
+async fn with_redis_down_each_gateway_still_limits_and_answers_quickly() {
+    let (catalog, _) = counted_catalog().await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", &catalog)
+        .with("MARQUEE_REDIS_URL", format!("redis://{}", crate::closed_url().trim_start_matches("http://")))
+        .with("MARQUEE_RATE_LIMIT_IP_BURST", "3")
+        .with("MARQUEE_RATE_LIMIT_IP_PER_SECOND", "0.01");
+    let gw = gateway(settings).await;
+    let started = std::time::Instant::now();
+    let statuses: Vec<u16> = {
+        let mut out = Vec::new();
+        for _ in 0..6 {
+            out.push(get_json(&format!("{gw}/api/v1/movies/1"), &[]).await.0);
+        }
+        out
+    };
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429], "limited in the process instead");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the store's breaker stops requests from waiting on Redis: {:?}",
+        started.elapsed()
+    );
+}
