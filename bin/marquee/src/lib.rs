@@ -5,7 +5,9 @@
 //! - [`services`]: the registry of services and how each is built.
 //! - [`system`]: starting several services in one process (the embedded mode, and tests).
 //! - [`loadtest`]: traffic against a running deployment, with throughput and percentiles.
+//! - [`ledger`]: `marquee check ledger`: money, seats and tickets agree.
 
+pub mod ledger;
 pub mod loadtest;
 pub mod overhead;
 pub mod rush;

@@ -8,7 +8,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use events::{EventBus, InProcessBus, RabbitBus, RetryPolicy};
+use events::{EventBus, RabbitBus, RetryPolicy};
 use marquee::{
     services,
     system::{self, Broker, Storage, SystemConfig},
@@ -53,6 +53,11 @@ enum Command {
     },
     /// Drive a running deployment and print throughput and latency percentiles.
     Loadtest(marquee::loadtest::LoadtestArgs),
+    /// Verify a running deployment (exit status 1 when something is wrong).
+    Check {
+        #[command(subcommand)]
+        what: Check,
+    },
     /// Apply a service's migrations and exit.
     Migrate {
         service: String,
@@ -60,6 +65,24 @@ enum Command {
         /// (default: MARQUEE_DATA_DIR).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Check {
+    /// Money, seats and tickets agree: every booking holds what it should, every sold seat is
+    /// one confirmed booking's, no ticket of an ended booking is valid, every subscription
+    /// period is charged once.
+    Ledger {
+        /// The gateway, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "MARQUEE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An admin's email (default: MARQUEE_ADMIN_EMAIL).
+        #[arg(long, env = "MARQUEE_ADMIN_EMAIL")]
+        email: String,
+        /// The admin's password (default: MARQUEE_ADMIN_PASSWORD).
+        #[arg(long, env = "MARQUEE_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
     },
 }
 
@@ -119,6 +142,19 @@ async fn main() -> anyhow::Result<()> {
             marquee::loadtest::print(&args, &results);
             Ok(())
         }
+        Command::Check { what: Check::Ledger { url, email, password } } => {
+            let http = reqwest::Client::new();
+            let token = marquee::ledger::admin_token(&http, &url, &email, &password).await?;
+            let report = marquee::ledger::check(&http, &url, &token).await?;
+            for violation in &report.violations {
+                say(&format!("  {violation}"));
+            }
+            say(&report.summary());
+            if !report.is_clean() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Migrate { service, data_dir: dir } => {
             let dir = data_dir(dir);
             migrate(settings, &service, dir).await
@@ -148,6 +184,8 @@ async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, no_demo: bool)
         broker: Broker::InProcess,
         settings,
         gateway_addr: SocketAddr::from(([0, 0, 0, 0], port)),
+        clock: platform::clock::Clock::system(),
+        via: Vec::new(),
     })
     .await?;
     let url = format!("http://127.0.0.1:{port}");
@@ -184,10 +222,13 @@ async fn serve(settings: Settings, service: &str, addr: SocketAddr) -> anyhow::R
                 settings.get("MARQUEE_AMQP_NAMESPACE").unwrap_or("marquee"),
                 retry,
             )),
-            None => {
-                tracing::warn!("MARQUEE_AMQP_URL is not set: events stay inside this process");
-                Arc::new(InProcessBus::new(retry))
-            }
+            // An in-process bus would accept every event with nobody in this process to hear
+            // it: the relay would mark them sent and they would be lost. Only `marquee up`,
+            // which runs every consumer in the same process, may use one.
+            None => anyhow::bail!(
+                "MARQUEE_AMQP_URL is not set: `marquee serve` needs RabbitMQ to carry {service}'s events \
+                 (use `marquee up` to run every service in one process without a broker)"
+            ),
         };
         db = Some(pool.clone());
         services::build(service, platform, pool, bus).await?

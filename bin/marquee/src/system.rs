@@ -37,6 +37,11 @@ pub struct SystemConfig {
     pub settings: Settings,
     /// Where the gateway listens (port 0 for any).
     pub gateway_addr: SocketAddr,
+    /// The business rules' time, shared by every service (tests move it forward).
+    pub clock: platform::clock::Clock,
+    /// Services the others reach at another address than their own (a test's fault proxy in
+    /// front of them); empty otherwise.
+    pub via: Vec<(&'static str, String)>,
 }
 
 pub struct RunningSystem {
@@ -103,7 +108,8 @@ async fn build_one(
         Broker::InProcess => in_process.clone(),
         Broker::RabbitMq { url, namespace } => Arc::new(RabbitBus::new(url, namespace, retry)),
     };
-    let platform = Platform::new(service, settings.clone(), shutdown.clone())?;
+    let mut platform = Platform::new(service, settings.clone(), shutdown.clone())?;
+    platform.clock = config.clock.clone();
     let background = platform.tasks.clone();
     let app = services::build(service, platform, db.clone(), bus.clone())
         .await
@@ -141,7 +147,8 @@ pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
     let mut urls = BTreeMap::new();
     for &service in services::SERVICES {
         let (listener, url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        settings.set(Settings::service_key(service, "URL"), url.clone());
+        let reached_at = config.via.iter().find(|(s, _)| *s == service).map_or(&url, |(_, via)| via);
+        settings.set(Settings::service_key(service, "URL"), reached_at.clone());
         urls.insert(service, url);
         listeners.push((service, listener));
     }

@@ -31,7 +31,9 @@ pub struct BookingHeld {
     pub expires_at: OffsetDateTime,
 }
 
-/// `booking.cancelled` and `booking.expired`: the seats are free again.
+/// `booking.cancelled` and `booking.expired`: the seats are free again. A booking whose payment
+/// was refunded by someone else (it became `refunded`) is a `booking.cancelled` with reason
+/// `payment-refunded`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BookingEnded {
     pub booking_id: Uuid,
@@ -39,7 +41,12 @@ pub struct BookingEnded {
     pub showtime_id: Uuid,
     pub movie_id: Uuid,
     pub seats: Vec<String>,
-    /// What was paid back (0 for a hold that was never paid).
+    /// What is paid back of the booking's total: all of it for a paid booking, 0 for one that
+    /// was never confirmed (a stray charge is refunded too, and payments reports it in its
+    /// `payment.refunded`).
     pub refunded_cents: i64,
     pub currency: String,
+    /// `customer`, `showtime-cancelled`, `hold-expired` or `payment-refunded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -21,9 +21,77 @@ pub struct PaymentRefunded {
     pub refund_id: Uuid,
     pub user_id: Uuid,
     pub reference: String,
+    /// This refund.
+    pub amount_cents: i64,
+    /// Everything refunded of the payment so far, this refund included.
+    pub refunded_cents: i64,
+    /// What the payment captured: `refunded_cents == payment_amount_cents` is a full refund.
+    #[serde(default)]
+    pub payment_amount_cents: i64,
+    pub currency: String,
+    /// Why: `requested` (an admin or a service asked), `duplicate-capture` (a second capture for
+    /// a reference that was paid already), or the reason a reference was closed
+    /// (`booking-cancelled`, `booking-expired`, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The most one payment may capture (1,000,000.00). Prices elsewhere are bounded so that
+/// anything that can be held can also be paid (showtimes checks it at compile time).
+pub const MAX_CHARGE_CENTS: i64 = 100_000_000;
+
+/// At most this many seats in one booking.
+pub const MAX_SEATS_PER_BOOKING: i64 = 10;
+
+/// What a booking's payments are filed under: at most one capture is kept per reference.
+pub fn booking_reference(booking: Uuid) -> String {
+    format!("booking:{booking}")
+}
+
+/// `POST /payments`: charge a card for a reference.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChargeRequest {
+    pub amount_cents: i64,
+    pub currency: String,
+    pub reference: String,
+    pub user_id: Uuid,
+    pub payment_method: Card,
+}
+
+/// A payment as payments answers it (the fields callers use).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    pub failure_code: Option<String>,
     pub amount_cents: i64,
     pub refunded_cents: i64,
     pub currency: String,
+    pub reference: String,
+    /// Set on a capture for a reference that was paid already: this one was refunded at once
+    /// and the reference keeps the capture named here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<Uuid>,
+}
+
+/// `POST /payments/references/{reference}/close`: nothing more may be captured for the
+/// reference, and everything captured for it is refunded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CloseReference {
+    /// Recorded with the refunds and sent in `payment.refunded` (`booking-cancelled`, ...).
+    pub reason: String,
+}
+
+/// The answer to closing a reference (also when it was closed already).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReferenceClosed {
+    pub reference: String,
+    /// Refunded by this call.
+    pub refunded_cents: i64,
+    /// Every payment of the reference, after the refunds.
+    pub payments: Vec<PaymentView>,
 }
 
 /// `subscription.activated` and `subscription.cancelled`.

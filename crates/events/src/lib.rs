@@ -8,21 +8,27 @@
 //! # Layout
 //! - [`bus`]: the [`EventBus`] trait and the consumer side ([`Consumer`], [`EventHandler`]).
 //! - [`outbox`]: writing events and the relay that publishes them.
+//! - [`commands`]: commands owed to other services, and the relay that carries them out.
+//! - [`work`]: the unit of work: a transaction with its events and commands, committed together.
 //! - [`memory`]: the in-process bus of the embedded mode.
 //! - [`rabbit`]: the RabbitMQ bus of the distributed mode.
-//! - [`service`]: the relay and readiness checks every service sets up alike.
+//! - [`service`]: the relays and readiness checks every service sets up alike.
 
 pub mod bus;
+pub mod commands;
 pub mod memory;
 pub mod outbox;
 pub mod rabbit;
 pub mod service;
+pub mod work;
 
 pub use bus::{BusReadiness, Consumer, Delivery, EventBus, EventHandler, LocalHandler};
+pub use commands::{Command, CommandHandler, CommandRelay, Commands};
 pub use contracts::CloudEvent;
 pub use memory::InProcessBus;
 pub use outbox::{Outbox, Relay};
 pub use rabbit::RabbitBus;
+pub use work::{Effects, UnitOfWork};
 
 /// The event tables (versions below 100), to combine with a service's own migrations.
 pub fn migrations() -> sqlx::migrate::Migrator {

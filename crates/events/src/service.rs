@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use platform::{Platform, db::Db, server::ReadinessCheck};
 
-use crate::{BusReadiness, EventBus, Outbox, Relay, outbox::RelayConfig};
+use crate::{
+    BusReadiness, CommandHandler, CommandRelay, Commands, Effects, EventBus, Outbox, Relay,
+    commands::CommandConfig, outbox::RelayConfig,
+};
 
 /// Start the service's outbox relay (stopped by the platform's shutdown) and return the outbox
 /// its handlers write to.
@@ -15,6 +18,29 @@ pub fn start_outbox(platform: &Platform, db: &Db, bus: &Arc<dyn EventBus>) -> an
         .with_config(RelayConfig::from_settings(&platform.settings)?);
     platform.tasks.spawn(relay.run(platform.shutdown.clone()));
     Ok(outbox)
+}
+
+/// Start the service's outbox relay and, when it owes other services commands, its command
+/// relay (both stopped by the platform's shutdown); the [`Effects`] its use cases write through.
+pub fn start_effects(
+    platform: &Platform,
+    db: &Db,
+    bus: &Arc<dyn EventBus>,
+    commands: Option<Arc<dyn CommandHandler>>,
+) -> anyhow::Result<Effects> {
+    let outbox = start_outbox(platform, db, bus)?;
+    let queue = Commands::default();
+    if let Some(handler) = commands {
+        let relay = CommandRelay::new(
+            platform.service,
+            db.clone(),
+            handler,
+            queue.clone(),
+            CommandConfig::from_settings(&platform.settings)?,
+        );
+        platform.tasks.spawn(relay.run(platform.shutdown.clone()));
+    }
+    Ok(Effects::new(platform.service, outbox, queue))
 }
 
 /// `/health/ready`: the database, the broker, and the cache when it is a shared one.

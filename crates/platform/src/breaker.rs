@@ -183,6 +183,17 @@ impl CircuitBreaker {
     }
 }
 
+/// Frees the breaker's half-open probe slot when dropped: a probe call that is abandoned (its
+/// future dropped by a timeout above it, or a client that went away) must not leave the breaker
+/// waiting for a verdict for ever. Harmless after the probe's outcome was recorded.
+pub struct ProbeGuard<'a>(pub &'a CircuitBreaker);
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -216,6 +216,41 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
+/// True when `error` is the database refusing a transaction that raced another one and may
+/// simply be run again: a PostgreSQL deadlock (40P01) or serialization failure (40001), or
+/// SQLite's "database is locked" that outlasted the busy timeout.
+pub fn is_transient(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(e)) => {
+            matches!(e.code().as_deref(), Some("40P01" | "40001" | "5" | "6"))
+                || e.message().contains("database is locked")
+        }
+        _ => false,
+    })
+}
+
+/// Run `work` (a whole transaction: begin, statements, commit) again when the database
+/// refused it as a transient conflict ([`is_transient`]), up to five tries with a short, jittered
+/// pause. `work` must have no effect outside its transaction before it commits.
+pub async fn retry_transient<T, E, F, Fut>(mut work: F, transient: impl Fn(&E) -> bool) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match work().await {
+            Err(e) if attempt < 4 && transient(&e) => {
+                attempt += 1;
+                metrics::counter!("db_transaction_retries_total").increment(1);
+                let pause = 5 * u64::from(attempt) + fastrand::u64(0..10);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A UUID stored as TEXT.
 pub fn uuid_column(row: &sqlx::any::AnyRow, column: &str) -> anyhow::Result<uuid::Uuid> {
     use sqlx::Row;

@@ -14,7 +14,8 @@
 //!   and the service tokens services use to call each other.
 //! - [`server`]: the one call that gives a service its middleware, health, metrics and OpenAPI,
 //!   and serves it until shutdown.
-//! - [`client`]: outgoing HTTP with trace propagation.
+//! - [`client`]: typed calls to other services, with trace propagation, timeouts and a breaker.
+//! - [`clock`]: the business rules' time, which tests can move forward.
 //! - [`breaker`]: a circuit breaker for calls to other services and outside providers.
 //! - [`time`]: clock helpers; times are epoch milliseconds in storage, RFC 3339 on the wire.
 
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod breaker;
 pub mod cache;
 pub mod client;
+pub mod clock;
 pub mod db;
 pub mod extract;
 pub mod idempotency;
@@ -57,6 +59,8 @@ pub struct Platform {
     pub shutdown: CancellationToken,
     /// Background tasks (relay, consumers); the runner waits for them after shutdown.
     pub tasks: TaskTracker,
+    /// The time for business rules (holds, renewals); shared by the services of a process.
+    pub clock: clock::Clock,
 }
 
 impl Platform {
@@ -118,6 +122,7 @@ impl Platform {
             cache,
             shutdown,
             tasks: TaskTracker::new(),
+            clock: clock::Clock::system(),
         })
     }
 }

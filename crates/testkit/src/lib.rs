@@ -8,8 +8,12 @@
 //! - [`Storage`]: a fresh database for a test's own consumer services.
 //! - [`FlakyBus`]: a bus that can be switched off, to test what happens while the broker is down.
 //! - [`TcpProxy`]: a TCP forwarder whose connections can be cut, to take a real server away.
+//! - [`FaultProxy`]: an HTTP proxy in front of a service that answers slowly, fails, cuts
+//!   connections or is down, on demand.
 
+mod faults;
 mod proxy;
+pub use faults::{FaultProxy, Faults};
 pub use proxy::TcpProxy;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -43,6 +47,8 @@ pub fn test_settings() -> Settings {
         .with("MARQUEE_EVENT_MAX_ATTEMPTS", "3")
         .with("MARQUEE_RELAY_POLL_MS", "100")
         .with("MARQUEE_RELAY_MAX_BACKOFF_MS", "300")
+        .with("MARQUEE_COMMAND_RETRY_BASE_MS", "50")
+        .with("MARQUEE_COMMAND_MAX_BACKOFF_MS", "1000")
         // The suites sign up hundreds of users from this host, far past the per-address limit on
         // /auth; the gateway's own tests check the limits.
         .with("MARQUEE_RATE_LIMIT_EXEMPT", "127.0.0.1, ::1")
@@ -180,6 +186,8 @@ impl Answer {
 /// The running system of one test. Dropping it removes its database and broker namespace.
 pub struct TestSystem {
     pub running: Option<RunningSystem>,
+    /// Every service's clock: `sys.clock.advance(..)` moves holds and renewals along.
+    pub clock: platform::clock::Clock,
     pub gateway: String,
     pub http: reqwest::Client,
     pub storage: Storage,
@@ -194,14 +202,25 @@ impl TestSystem {
     }
 
     pub async fn start_with(settings: Settings) -> Self {
-        Self::try_start(settings).await.expect("starting the test system")
+        Self::try_start(settings, &[]).await.expect("starting the test system")
     }
 
-    async fn try_start(settings: Settings) -> anyhow::Result<Self> {
+    /// Start with the other services reaching `service` through `proxy` (which is pointed at
+    /// the real one here), to make that service slow, failing or absent for its callers.
+    pub async fn start_routed(settings: Settings, routes: &[(&'static str, &FaultProxy)]) -> Self {
+        let sys = Self::try_start(settings, routes).await.expect("starting the test system");
+        for (service, proxy) in routes {
+            proxy.set_target(&sys.service_url(service));
+        }
+        sys
+    }
+
+    async fn try_start(settings: Settings, routes: &[(&'static str, &FaultProxy)]) -> anyhow::Result<Self> {
         if std::env::var("MARQUEE_TEST_LOG").is_ok() {
             platform::telemetry::init_logging();
         }
         let storage = Storage::fresh().await?;
+        let clock = platform::clock::Clock::system();
         let (broker, rabbit) = test_broker();
         let mut settings = settings;
         let redis = match std::env::var("MARQUEE_TEST_REDIS_URL") {
@@ -218,9 +237,12 @@ impl TestSystem {
             broker,
             settings: settings.clone(),
             gateway_addr: "127.0.0.1:0".parse()?,
+            clock: clock.clone(),
+            via: routes.iter().map(|(service, proxy)| (*service, proxy.url.clone())).collect(),
         })
         .await?;
         Ok(Self {
+            clock,
             gateway: running.gateway_url.clone(),
             settings: running.settings.clone(),
             running: Some(running),
@@ -395,6 +417,30 @@ impl TestSystem {
             .await;
         assert_eq!(a.status, 200, "admin login: {}", a.body);
         a.body["access_token"].as_str().expect("access token").to_owned()
+    }
+
+    /// The ledger check (`marquee check ledger`) once the system has settled: it is run again
+    /// until it is clean or `settle` has passed (refunds owed are carried out by the command
+    /// relays meanwhile), and the last report is returned.
+    pub async fn ledger(&self, settle: Duration) -> marquee::ledger::LedgerReport {
+        let admin = self.admin_token().await;
+        let deadline = tokio::time::Instant::now() + settle;
+        loop {
+            let report = marquee::ledger::check(&self.http, &self.gateway, &admin)
+                .await
+                .expect("the ledger check runs");
+            if report.is_clean() || tokio::time::Instant::now() >= deadline {
+                return report;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Panic with every violation unless the ledger is clean within `settle`.
+    pub async fn assert_ledger_clean(&self, settle: Duration) -> marquee::ledger::LedgerReport {
+        let report = self.ledger(settle).await;
+        assert!(report.is_clean(), "{}:\n{}", report.summary(), report.violations.join("\n"));
+        report
     }
 
     /// Stop the services (graceful), keeping the storage until drop.

@@ -14,6 +14,12 @@ pub enum BookingError {
     /// 409 `hold-expired`.
     #[error("the hold expired")]
     HoldExpired,
+    /// 409 `payment-in-progress` (with Retry-After): another pay request is charging the card.
+    #[error("a payment is in progress")]
+    PaymentInProgress,
+    /// The booking's payment reference was closed (it ended while the card was charged).
+    #[error("the booking ended while it was being paid")]
+    ReferenceClosed,
     /// 409 `not-payable` / `not-cancellable`.
     #[error("{1}")]
     Conflict(&'static str, String),
@@ -52,6 +58,13 @@ impl From<BookingError> for Problem {
                 .extension("unavailable", seats),
             BookingError::HoldExpired => Problem::conflict("hold-expired", "The hold expired")
                 .detail("the seats were released; book them again if they are still free"),
+            BookingError::PaymentInProgress => {
+                Problem::conflict("payment-in-progress", "A payment is in progress")
+                    .detail("another request is paying for this booking; look again in a moment")
+                    .retry_after(1)
+            }
+            BookingError::ReferenceClosed => Problem::conflict("not-payable", "Not possible now")
+                .detail("the booking ended while it was being paid; anything charged is refunded"),
             BookingError::Conflict(code, detail) => {
                 Problem::conflict(code, "Not possible now").detail(detail)
             }

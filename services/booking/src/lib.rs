@@ -1,19 +1,24 @@
 //! booking: seat holds that never sell a seat twice, payment, tickets, cancellation, seat maps.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Booking, and `GET /showtimes/{id}/seats`).
-//! - [`domain`]: the booking type and parsing seat lists.
+//! - [`routes`]: the HTTP API (API.md §Booking, and `GET /showtimes/{id}/seats`): extract,
+//!   call [`ops`], answer.
+//! - [`ops`]: the use cases: hold, pay, cancel, expire, and reactions to other services.
+//! - [`domain`]: the booking type, its [`domain::Status`] state machine, parsing seat lists.
 //! - [`store`]: the SQL; seat claims with a primary key on (showtime, seat).
 //! - [`showtimes_client`]: a showtime's seats and price, from the showtimes service.
 //! - [`live`]: seat changes for the Server-Sent Events stream, from every replica.
-//! - [`payments_client`]: charging, finding and refunding through payments, always keyed.
-//! - [`reactions`]: cancelling a showtime's bookings when it is cancelled.
-//! - [`sweeper`]: ending holds that ran out (refunding a charge a crashed request left).
+//! - [`payments_client`]: charging, finding what was captured, closing a booking's reference.
+//! - [`commands`]: what booking owes payments (refunds), carried out by the command relay.
+//! - [`reactions`]: `showtime.cancelled` and `payment.refunded`.
+//! - [`sweeper`]: ending holds that ran out and charges whose request died.
 //! - [`error`]: errors and the problems they become.
 
+pub mod commands;
 pub mod domain;
 pub mod error;
 pub mod live;
+pub mod ops;
 pub mod payments_client;
 pub mod reactions;
 pub mod routes;
@@ -24,9 +29,8 @@ pub mod sweeper;
 use std::{sync::Arc, time::Duration};
 
 use axum::Router;
-use events::Consumer;
-use events::{EventBus, Outbox};
-use platform::{Platform, client::ServiceClient, db::Db};
+use events::{Consumer, Effects, EventBus};
+use platform::{Platform, client::ServiceClient, clock::Clock, db::Db};
 
 pub const SERVICE: &str = "booking";
 
@@ -37,7 +41,8 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub outbox: Outbox,
+    pub effects: Effects,
+    pub clock: Clock,
     pub showtimes: Arc<showtimes_client::ShowtimesClient>,
     pub payments: Arc<payments_client::PaymentsClient>,
     pub hold_ttl_secs: i64,
@@ -46,30 +51,33 @@ pub struct AppState {
 
 pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
     db.migrate(&migrator()).await?;
+    let payments = Arc::new(payments_client::PaymentsClient {
+        client: ServiceClient::new(
+            platform.http.clone(),
+            "payments",
+            platform.settings.service_urls("payments"),
+        )
+        .with_tokens(platform.service_tokens.clone()),
+    });
+    let commands = Arc::new(commands::BookingCommands { payments: payments.clone() });
     let state = AppState {
         db: db.clone(),
-        outbox: events::service::start_outbox(&platform, &db, &bus)?,
+        effects: events::service::start_effects(&platform, &db, &bus, Some(commands))?,
+        clock: platform.clock.clone(),
         showtimes: Arc::new(showtimes_client::ShowtimesClient::new(
             platform.http.clone(),
             platform.settings.service_urls("showtimes"),
             platform.cache.clone(),
         )),
-        payments: Arc::new(payments_client::PaymentsClient {
-            client: ServiceClient::new(
-                platform.http.clone(),
-                "payments",
-                platform.settings.service_urls("payments"),
-            ),
-            tokens: platform.service_tokens.clone(),
-        }),
+        payments,
         hold_ttl_secs: platform.settings.parse_or("MARQUEE_HOLD_TTL_SECONDS", 600)?,
         seat_feed: Arc::new(live::SeatFeed::new()),
     };
     bus.subscribe_local(SERVICE, live::EVENTS, state.seat_feed.clone(), platform.shutdown.clone()).await?;
     let every = Duration::from_millis(platform.settings.parse_or("MARQUEE_HOLD_SWEEP_MS", 5_000)?);
     platform.tasks.spawn(sweeper::run(state.clone(), every, platform.shutdown.clone()));
-    let cancellations = Arc::new(reactions::ShowtimeCancellations { state: state.clone() });
-    let consumer = Consumer::new(SERVICE, reactions::EVENTS, db.clone(), cancellations);
+    let reactions = Arc::new(reactions::Reactions { state: state.clone() });
+    let consumer = Consumer::new(SERVICE, reactions::EVENTS, db.clone(), reactions);
     bus.subscribe(Arc::new(consumer), platform.shutdown.clone()).await?;
     let (api, openapi) = routes::router(state);
     let checks = events::service::readiness(&platform, &db, &bus);

@@ -1,39 +1,49 @@
-//! `showtime.cancelled`: every live booking of the showtime is cancelled, and paid ones are
-//! refunded in full (whatever the hour: the cinema cancelled, not the customer).
+//! What booking does when other services' events arrive, inside the consumer's inbox
+//! transaction (so a redelivered event has no second effect) and without calling anyone:
+//! - `showtime.cancelled`: every live booking of the showtime is cancelled and owes its refund;
+//! - `payment.refunded`: a paid booking whose payment someone else refunded in full becomes
+//!   `refunded`, its tickets void.
 
-use contracts::{CloudEvent, event_types::SHOWTIME_CANCELLED, showtimes::ShowtimeCancelled};
+use contracts::{
+    CloudEvent,
+    event_types::{PAYMENT_REFUNDED, SHOWTIME_CANCELLED},
+    payments::PaymentRefunded,
+    showtimes::ShowtimeCancelled,
+};
 use sqlx::AnyConnection;
 
-use crate::{AppState, routes::end, store};
+use crate::{AppState, ops};
 
-pub const EVENTS: &[&str] = &[SHOWTIME_CANCELLED];
+pub const EVENTS: &[&str] = &[SHOWTIME_CANCELLED, PAYMENT_REFUNDED];
 
-pub struct ShowtimeCancellations {
+pub struct Reactions {
     pub state: AppState,
 }
 
 #[async_trait::async_trait]
-impl events::EventHandler for ShowtimeCancellations {
+impl events::EventHandler for Reactions {
     async fn handle(&self, tx: &mut AnyConnection, event: &CloudEvent) -> anyhow::Result<()> {
-        let cancelled: ShowtimeCancelled = event.data_as()?;
-        self.state.showtimes.forget(cancelled.showtime_id).await;
-        for id in store::live_bookings_of(tx, cancelled.showtime_id).await? {
-            let Some((booking, _)) = store::booking_in(tx, id).await? else { continue };
-            // Refunds are keyed by payment: if this transaction fails and the event comes
-            // again, nothing is refunded twice.
-            let mut refunded = 0;
-            for payment in
-                self.state.payments.captured_for(booking.id).await.map_err(|e| anyhow::anyhow!("{e}"))?
-            {
-                self.state.payments.refund_all(payment.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                refunded += payment.amount_cents - payment.refunded_cents;
+        let now = self.state.clock.now_ms();
+        match event.event_type.as_str() {
+            SHOWTIME_CANCELLED => {
+                let cancelled: ShowtimeCancelled = event.data_as()?;
+                ops::end::showtime_cancelled(tx, &self.state.effects, cancelled.showtime_id, now).await?;
             }
-            end(tx, &self.state, &booking, &["held", "confirmed"], "cancelled", refunded).await?;
+            PAYMENT_REFUNDED => {
+                let refund: PaymentRefunded = event.data_as()?;
+                ops::end::payment_refunded(tx, &self.state.effects, &refund, now).await?;
+            }
+            _ => {}
         }
         Ok(())
     }
 
-    async fn after_commit(&self, _event: &CloudEvent) {
-        self.state.outbox.wake();
+    async fn after_commit(&self, event: &CloudEvent) {
+        if event.event_type == SHOWTIME_CANCELLED
+            && let Ok(cancelled) = event.data_as::<ShowtimeCancelled>()
+        {
+            self.state.showtimes.forget(cancelled.showtime_id).await;
+        }
+        self.state.effects.wake();
     }
 }

@@ -1,33 +1,64 @@
-//! booking's SQL, written once for SQLite and PostgreSQL.
+//! booking's SQL, written once for SQLite and PostgreSQL. Times are passed in (the service's
+//! clock), never read here.
+//!
+//! Lock order, everywhere: a booking's row first, then its seat claims. Ending, confirming and
+//! charging all follow it, and stale holds are ended in id order, so two transactions never
+//! wait on each other in a circle (PostgreSQL would abort one with a deadlock).
 
 use platform::{
     db::{Db, is_unique_violation, uuid_column as uuid},
     pagination::PageRequest,
-    time::{from_ms, now_ms, to_ms},
+    time::{from_ms, to_ms},
 };
 use sqlx::{AnyConnection, Row, any::AnyRow};
 use uuid::Uuid;
 
-use crate::domain::{Booking, Ticket};
+use crate::domain::{Booking, Status, Ticket};
 
-const COLUMNS: &str = "id, user_id, showtime_id, movie_id, seats, status, total_cents, currency, expires_at, payment_id, created_at";
+const COLUMNS: &str = "id, user_id, showtime_id, movie_id, seats, status, total_cents, currency, expires_at, payment_id, created_at, charging_at, charge_attempt";
 
-fn booking_from(row: &AnyRow) -> anyhow::Result<Booking> {
+/// A booking as stored, with what only booking itself needs to know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub booking: Booking,
+    /// The show's start (epoch ms), for the cancellation rule.
+    pub starts_at: i64,
+    /// When a pay request last started charging; set once a charge may exist.
+    pub charging_at: Option<i64>,
+    /// The number of the pay attempt that holds `charging`.
+    pub charge_attempt: i64,
+}
+
+impl Stored {
+    /// A charge may have been made for it (a pay request got as far as asking payments).
+    pub fn may_hold_money(&self) -> bool {
+        self.charging_at.is_some() || self.booking.status == Status::Confirmed
+    }
+}
+
+fn stored_from(row: &AnyRow) -> anyhow::Result<Stored> {
     let seats: String = row.try_get("seats")?;
     let payment: Option<String> = row.try_get("payment_id")?;
-    Ok(Booking {
+    let status: String = row.try_get("status")?;
+    let booking = Booking {
         id: uuid(row, "id")?,
         user_id: uuid(row, "user_id")?,
         showtime_id: uuid(row, "showtime_id")?,
         movie_id: uuid(row, "movie_id")?,
         seats: serde_json::from_str(&seats)?,
-        status: row.try_get("status")?,
+        status: Status::parse(&status).ok_or_else(|| anyhow::anyhow!("unknown booking status {status:?}"))?,
         total_cents: row.try_get("total_cents")?,
         currency: row.try_get("currency")?,
         expires_at: from_ms(row.try_get("expires_at")?),
         created_at: from_ms(row.try_get("created_at")?),
         payment_id: payment.and_then(|p| p.parse().ok()),
         tickets: Vec::new(),
+    };
+    Ok(Stored {
+        booking,
+        starts_at: row.try_get("starts_at")?,
+        charging_at: row.try_get("charging_at")?,
+        charge_attempt: row.try_get("charge_attempt")?,
     })
 }
 
@@ -85,18 +116,19 @@ pub async fn claim_seats(
 }
 
 /// Bookings whose holds on these seats have run out (an expired hold never blocks a buyer,
-/// even before the sweeper has passed).
+/// even before the sweeper has passed), in id order (the lock order).
 pub async fn stale_holds(
     tx: &mut AnyConnection,
     showtime: Uuid,
     seats: &[String],
+    now: i64,
 ) -> anyhow::Result<Vec<Uuid>> {
     let sql = format!(
         "SELECT DISTINCT booking_id FROM seat_claims WHERE showtime_id = $1 AND kind = 'hold' AND expires_at <= $2 \
-         AND seat IN ({})",
+         AND seat IN ({}) ORDER BY booking_id",
         placeholders(3, seats.len())
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(showtime.to_string()).bind(now_ms());
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(showtime.to_string()).bind(now);
     for seat in seats {
         query = query.bind(seat);
     }
@@ -104,13 +136,13 @@ pub async fn stale_holds(
 }
 
 /// Which of these seats are taken now (held and not expired, or sold).
-pub async fn taken(db: &Db, showtime: Uuid, seats: &[String]) -> anyhow::Result<Vec<String>> {
+pub async fn taken(db: &Db, showtime: Uuid, seats: &[String], now: i64) -> anyhow::Result<Vec<String>> {
     let sql = format!(
         "SELECT seat FROM seat_claims WHERE showtime_id = $1 AND (kind = 'sale' OR expires_at > $2) AND seat IN ({}) \
          ORDER BY seat",
         placeholders(3, seats.len())
     );
-    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(showtime.to_string()).bind(now_ms());
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(showtime.to_string()).bind(now);
     for seat in seats {
         query = query.bind(seat);
     }
@@ -118,12 +150,12 @@ pub async fn taken(db: &Db, showtime: Uuid, seats: &[String]) -> anyhow::Result<
 }
 
 /// Every live claim of a showtime: seat -> held or booked.
-pub async fn claims(db: &Db, showtime: Uuid) -> anyhow::Result<Vec<(String, &'static str)>> {
+pub async fn claims(db: &Db, showtime: Uuid, now: i64) -> anyhow::Result<Vec<(String, &'static str)>> {
     let rows = sqlx::query(
         "SELECT seat, kind FROM seat_claims WHERE showtime_id = $1 AND (kind = 'sale' OR expires_at > $2)",
     )
     .bind(showtime.to_string())
-    .bind(now_ms())
+    .bind(now)
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
@@ -134,28 +166,138 @@ pub async fn claims(db: &Db, showtime: Uuid) -> anyhow::Result<Vec<(String, &'st
         .collect()
 }
 
-/// Move a booking out of `from` into `to`, releasing its seats; false when it was not in `from`.
-pub async fn end_booking(tx: &mut AnyConnection, id: Uuid, from: &[&str], to: &str) -> anyhow::Result<bool> {
-    let sql = format!(
-        "UPDATE bookings SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ({})",
-        placeholders(4, from.len())
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(now_ms()).bind(id.to_string());
-    for f in from {
-        query = query.bind(*f);
-    }
-    if query.execute(&mut *tx).await?.rows_affected() == 0 {
-        return Ok(false);
-    }
-    sqlx::query("DELETE FROM seat_claims WHERE booking_id = $1")
+/// Move a booking from `from` to `to` (a transition of the state machine); false when it was
+/// not in `from` any more: someone else moved it first.
+pub async fn transition(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    from: Status,
+    to: Status,
+    now: i64,
+) -> anyhow::Result<bool> {
+    anyhow::ensure!(from.can_become(to), "a booking cannot go from {from} to {to}");
+    let n = sqlx::query("UPDATE bookings SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+        .bind(to.as_str())
+        .bind(now)
         .bind(id.to_string())
+        .bind(from.as_str())
         .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+/// Free a booking's seats (after a transition out of the statuses that claim them).
+pub async fn release_seats(tx: &mut AnyConnection, id: Uuid) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM seat_claims WHERE booking_id = $1").bind(id.to_string()).execute(tx).await?;
+    Ok(())
+}
+
+/// held → charging, while the hold is live; the attempt's number, or `None` when the booking
+/// was not a live hold. The seats stay claimed until `claims_until` at least, whatever the hold's
+/// end, so no other buyer takes them while the card is being charged.
+pub async fn start_charging(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    now: i64,
+    claims_until: i64,
+) -> anyhow::Result<Option<i64>> {
+    let attempt: Option<i64> = sqlx::query_scalar(
+        "UPDATE bookings SET status = 'charging', charging_at = $1, charge_attempt = charge_attempt + 1, \
+         updated_at = $1 WHERE id = $2 AND status = 'held' AND expires_at > $1 RETURNING charge_attempt",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if attempt.is_some() {
+        extend_claims(tx, id, claims_until).await?;
+    }
+    Ok(attempt)
+}
+
+/// charging → charging under a new attempt, when the attempt in charge started before
+/// `stale_before` (its request died) and the hold is still live.
+pub async fn take_over_charging(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    stale_before: i64,
+    now: i64,
+    claims_until: i64,
+) -> anyhow::Result<Option<i64>> {
+    let attempt: Option<i64> = sqlx::query_scalar(
+        "UPDATE bookings SET charging_at = $1, charge_attempt = charge_attempt + 1, updated_at = $1 \
+         WHERE id = $2 AND status = 'charging' AND charging_at <= $3 AND expires_at > $1 RETURNING charge_attempt",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(stale_before)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if attempt.is_some() {
+        extend_claims(tx, id, claims_until).await?;
+    }
+    Ok(attempt)
+}
+
+async fn extend_claims(tx: &mut AnyConnection, id: Uuid, until: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE seat_claims SET expires_at = $1 WHERE booking_id = $2 AND kind = 'hold' AND expires_at < $1",
+    )
+    .bind(until)
+    .bind(id.to_string())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// charging → held for attempt `attempt` (the charge was declined, refused or its outcome is
+/// unknown); the seats' claims end with the hold again. False when another attempt or a
+/// transition came first.
+pub async fn stop_charging(tx: &mut AnyConnection, id: Uuid, attempt: i64, now: i64) -> anyhow::Result<bool> {
+    let expires: Option<i64> = sqlx::query_scalar(
+        "UPDATE bookings SET status = 'held', updated_at = $1 WHERE id = $2 AND status = 'charging' \
+         AND charge_attempt = $3 RETURNING expires_at",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(attempt)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(expires) = expires else { return Ok(false) };
+    sqlx::query("UPDATE seat_claims SET expires_at = $1 WHERE booking_id = $2 AND kind = 'hold'")
+        .bind(expires)
+        .bind(id.to_string())
+        .execute(tx)
         .await?;
     Ok(true)
 }
 
-/// Turn a live hold into a sale. False when the hold is gone or no longer covers every seat.
-pub async fn confirm(tx: &mut AnyConnection, id: Uuid, seats: usize, payment: Uuid) -> anyhow::Result<bool> {
+/// charging → confirmed for attempt `attempt` with `payment`, turning its holds into sales.
+/// False when the booking moved on meanwhile (another attempt, or it ended); an error when the
+/// claims do not cover every seat, which the lock order and the charging claims rule out.
+pub async fn confirm(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    attempt: i64,
+    seats: usize,
+    payment: Uuid,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let confirmed = sqlx::query(
+        "UPDATE bookings SET status = 'confirmed', payment_id = $1, updated_at = $2 \
+         WHERE id = $3 AND status = 'charging' AND charge_attempt = $4",
+    )
+    .bind(payment.to_string())
+    .bind(now)
+    .bind(id.to_string())
+    .bind(attempt)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if confirmed == 0 {
+        return Ok(false);
+    }
     let sold = sqlx::query(
         "UPDATE seat_claims SET kind = 'sale', expires_at = 0 WHERE booking_id = $1 AND kind = 'hold'",
     )
@@ -163,25 +305,22 @@ pub async fn confirm(tx: &mut AnyConnection, id: Uuid, seats: usize, payment: Uu
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let confirmed = sqlx::query(
-        "UPDATE bookings SET status = 'confirmed', payment_id = $1, updated_at = $2 WHERE id = $3 AND status = 'held'",
-    )
-    .bind(payment.to_string())
-    .bind(now_ms())
-    .bind(id.to_string())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    Ok(sold == seats as u64 && confirmed == 1)
+    anyhow::ensure!(sold == seats as u64, "booking {id} held {sold} of its {seats} seats when it was paid");
+    Ok(true)
 }
 
-pub async fn insert_ticket(tx: &mut AnyConnection, booking: Uuid, t: &Ticket) -> anyhow::Result<()> {
+pub async fn insert_ticket(
+    tx: &mut AnyConnection,
+    booking: Uuid,
+    t: &Ticket,
+    now: i64,
+) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO tickets (id, booking_id, seat, code, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(t.id.to_string())
         .bind(booking.to_string())
         .bind(&t.seat)
         .bind(&t.code)
-        .bind(now_ms())
+        .bind(now)
         .execute(tx)
         .await?;
     Ok(())
@@ -197,23 +336,23 @@ async fn tickets(conn: &mut AnyConnection, booking: Uuid) -> anyhow::Result<Vec<
         .collect()
 }
 
-/// A booking with its tickets, and the show's start (epoch ms).
-pub async fn booking(db: &Db, id: Uuid) -> anyhow::Result<Option<(Booking, i64)>> {
+/// A booking with its tickets.
+pub async fn booking(db: &Db, id: Uuid) -> anyhow::Result<Option<Stored>> {
     let mut conn = db.pool.acquire().await?;
     booking_in(&mut conn, id).await
 }
 
 /// The same, inside a transaction (SQLite has one connection: no second one may be asked for).
-pub async fn booking_in(conn: &mut AnyConnection, id: Uuid) -> anyhow::Result<Option<(Booking, i64)>> {
+pub async fn booking_in(conn: &mut AnyConnection, id: Uuid) -> anyhow::Result<Option<Stored>> {
     let row =
         sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS}, starts_at FROM bookings WHERE id = $1")))
             .bind(id.to_string())
             .fetch_optional(&mut *conn)
             .await?;
     let Some(row) = row else { return Ok(None) };
-    let mut b = booking_from(&row)?;
-    b.tickets = tickets(conn, id).await?;
-    Ok(Some((b, row.try_get("starts_at")?)))
+    let mut stored = stored_from(&row)?;
+    stored.booking.tickets = tickets(conn, id).await?;
+    Ok(Some(stored))
 }
 
 pub async fn bookings(db: &Db, user: Option<Uuid>, page: PageRequest) -> anyhow::Result<(Vec<Booking>, i64)> {
@@ -223,14 +362,16 @@ pub async fn bookings(db: &Db, user: Option<Uuid>, page: PageRequest) -> anyhow:
         .fetch_one(&db.pool)
         .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM bookings WHERE ($1 = '' OR user_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        "SELECT {COLUMNS}, starts_at FROM bookings WHERE ($1 = '' OR user_id = $1) \
+         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
     )))
     .bind(&user)
     .bind(page.limit())
     .bind(page.offset())
     .fetch_all(&db.pool)
     .await?;
-    let mut items: Vec<Booking> = rows.iter().map(booking_from).collect::<anyhow::Result<_>>()?;
+    let mut items: Vec<Booking> =
+        rows.iter().map(|r| stored_from(r).map(|s| s.booking)).collect::<anyhow::Result<_>>()?;
     let mut conn = db.pool.acquire().await?;
     for b in &mut items {
         b.tickets = tickets(&mut conn, b.id).await?;
@@ -239,43 +380,45 @@ pub async fn bookings(db: &Db, user: Option<Uuid>, page: PageRequest) -> anyhow:
 }
 
 /// Held bookings whose hold has run out, for the sweeper.
-pub async fn expired_holds(db: &Db, limit: i64) -> anyhow::Result<Vec<Uuid>> {
+pub async fn expired_holds(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<Uuid>> {
     let rows = sqlx::query(
         "SELECT id FROM bookings WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
     )
-    .bind(now_ms())
+    .bind(now)
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
     rows.iter().map(|r| uuid(r, "id")).collect()
 }
 
-/// Note that a charge is about to be made for the booking (see migration 0101).
-pub async fn mark_charging(db: &Db, id: Uuid) -> anyhow::Result<()> {
-    sqlx::query("UPDATE bookings SET charging_at = $1 WHERE id = $2 AND charging_at IS NULL")
-        .bind(now_ms())
-        .bind(id.to_string())
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+/// Bookings left `charging` by a pay request that died (it started before `stale_before`)
+/// whose hold has run out too, for the sweeper.
+pub async fn abandoned_charges(
+    db: &Db,
+    stale_before: i64,
+    now: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "SELECT id FROM bookings WHERE status = 'charging' AND charging_at <= $1 AND expires_at <= $2 \
+         ORDER BY charging_at LIMIT $3",
+    )
+    .bind(stale_before)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| uuid(r, "id")).collect()
 }
 
-/// Whether a charge may have been made for the booking.
-pub async fn was_charging(db: &Db, id: Uuid) -> anyhow::Result<bool> {
-    let at: Option<Option<i64>> = sqlx::query_scalar("SELECT charging_at FROM bookings WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(at.flatten().is_some())
-}
-
-/// Live bookings of a showtime (held or confirmed).
+/// Live bookings of a showtime (their seats are claimed), in id order.
 pub async fn live_bookings_of(conn: &mut AnyConnection, showtime: Uuid) -> anyhow::Result<Vec<Uuid>> {
-    let rows =
-        sqlx::query("SELECT id FROM bookings WHERE showtime_id = $1 AND status IN ('held', 'confirmed')")
-            .bind(showtime.to_string())
-            .fetch_all(conn)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT id FROM bookings WHERE showtime_id = $1 AND status IN ('held', 'charging', 'confirmed') ORDER BY id",
+    )
+    .bind(showtime.to_string())
+    .fetch_all(conn)
+    .await?;
     rows.iter().map(|r| uuid(r, "id")).collect()
 }
 

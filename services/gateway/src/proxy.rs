@@ -235,7 +235,7 @@ pub async fn send(
     };
     // If this future is dropped (the client went away, an aggregation's deadline passed) or
     // ends without a verdict on the service, the half-open probe must not stay taken for ever.
-    let _abandon = permit.probe.then_some(Abandon(&upstream.breaker));
+    let _abandon = permit.probe.then_some(platform::breaker::ProbeGuard(&upstream.breaker));
     let mut attempt = 0;
     let mut avoid: Option<String> = None;
     loop {
@@ -313,15 +313,6 @@ pub async fn send(
         metrics::counter!("gateway_retries_total", "service" => service).increment(1);
         avoid = Some(replica.url.clone());
         tokio::time::sleep(upstream.budget.backoff(attempt)).await;
-    }
-}
-
-/// Frees the breaker's probe slot on drop; harmless after the probe's outcome was recorded.
-struct Abandon<'a>(&'a platform::breaker::CircuitBreaker);
-
-impl Drop for Abandon<'_> {
-    fn drop(&mut self) {
-        self.0.abandon();
     }
 }
 

@@ -17,6 +17,13 @@ pub enum PaymentsError {
     /// 409 `not-refundable`: a failed payment captured nothing.
     #[error("the payment captured nothing")]
     NotRefundable,
+    /// 409 `reference-closed`: what the charge was for has ended (its booking was cancelled or
+    /// expired); nothing was charged.
+    #[error("the reference is closed")]
+    ReferenceClosed,
+    /// 409 `partial-refund-not-allowed`: a booking's payment is refunded in full or not at all.
+    #[error("a booking's payment is refunded in full")]
+    PartialBookingRefund { left: i64 },
     /// 409 `already-subscribed`.
     #[error("a subscription is already active")]
     AlreadySubscribed,
@@ -50,6 +57,15 @@ impl From<PaymentsError> for Problem {
             }
             PaymentsError::NotRefundable => {
                 Problem::conflict("not-refundable", "Nothing to refund").detail("the payment did not succeed")
+            }
+            PaymentsError::ReferenceClosed => Problem::conflict("reference-closed", "Nothing more can be paid for this")
+                .detail("what this payment was for has ended; the card was not charged"),
+            PaymentsError::PartialBookingRefund { left } => {
+                Problem::conflict("partial-refund-not-allowed", "A booking is refunded in full")
+                    .detail(format!(
+                        "a booking's payment is refunded whole ({left} cents) or not at all; cancel the booking instead"
+                    ))
+                    .extension("refundable_cents", left)
             }
             PaymentsError::AlreadySubscribed => Problem::conflict("already-subscribed", "Already subscribed")
                 .detail("cancel the current subscription or wait for it to end"),

@@ -1,7 +1,9 @@
 //! payments: the simulated card processor, payments and refunds, plans and subscriptions.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Payments and subscriptions).
+//! - [`routes`]: the HTTP API (API.md §Payments and subscriptions): extract, call `ops`, answer.
+//! - [`ops`]: the use cases: charges (one kept capture per reference), refunds, closing a
+//!   reference, subscriptions and renewals.
 //! - [`processor`]: the card processor's test-mode rules, Luhn check and tokens.
 //! - [`renewals`]: charging each new month, ending cancelled subscriptions.
 //! - [`store`]: the SQL.
@@ -11,6 +13,7 @@
 //! processor's token are kept, and the request type's `Debug` hides the number.
 
 pub mod error;
+pub mod ops;
 pub mod processor;
 pub mod renewals;
 pub mod routes;
@@ -19,8 +22,8 @@ pub mod store;
 use std::{sync::Arc, time::Duration};
 
 use axum::Router;
-use events::{EventBus, Outbox};
-use platform::{Platform, db::Db};
+use events::{Effects, EventBus};
+use platform::{Platform, clock::Clock, db::Db};
 
 pub const SERVICE: &str = "payments";
 
@@ -31,12 +34,17 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub outbox: Outbox,
+    pub effects: Effects,
+    pub clock: Clock,
 }
 
 pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
     db.migrate(&migrator()).await?;
-    let state = AppState { db: db.clone(), outbox: events::service::start_outbox(&platform, &db, &bus)? };
+    let state = AppState {
+        db: db.clone(),
+        effects: events::service::start_effects(&platform, &db, &bus, None)?,
+        clock: platform.clock.clone(),
+    };
     let every = Duration::from_millis(platform.settings.parse_or("MARQUEE_RENEWAL_INTERVAL_MS", 60_000)?);
     platform.tasks.spawn(renewals::run(state.clone(), every, platform.shutdown.clone()));
     let (api, openapi) = routes::router(state);

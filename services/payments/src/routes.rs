@@ -6,31 +6,23 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use contracts::{
-    CloudEvent,
-    event_types::{
-        PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_SUCCEEDED, SUBSCRIPTION_ACTIVATED, SUBSCRIPTION_CANCELLED,
-    },
-    payments::{Card, PaymentRefunded, PaymentSettled, SubscriptionChanged},
-};
+use contracts::payments::{Card, ReferenceClosed};
 use platform::{
-    FieldError, Problem,
+    Problem,
     auth::{AuthUser, Caller, ServiceOrAdmin},
     extract::{ApiJson, ApiQuery, PathId},
     idempotency,
     pagination::{Page, PageRequest},
 };
 use serde::{Deserialize, Serialize};
-use sqlx::AnyConnection;
-use time::OffsetDateTime;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    AppState, SERVICE,
+    AppState,
     error::PaymentsError,
-    processor::{self, Charge, CheckedCard},
+    ops,
     store::{self, Payment, Plan, Refund, Subscription},
 };
 
@@ -43,6 +35,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(list_payments, create_payment))
         .routes(routes!(get_payment))
         .routes(routes!(refund))
+        .routes(routes!(close_reference))
         .routes(routes!(plans))
         .routes(routes!(subscribe))
         .routes(routes!(my_subscription, cancel_subscription));
@@ -52,70 +45,6 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
 
 fn json<T: Serialize>(value: &T) -> Result<serde_json::Value, Problem> {
     serde_json::to_value(value).map_err(|e| Problem::from(anyhow::Error::from(e)))
-}
-
-fn check_money(amount_cents: i64, currency: &str, errors: &mut Vec<FieldError>) -> String {
-    if !(1..=100_000_000).contains(&amount_cents) {
-        errors.push(FieldError::new("amount_cents", "must be between 1 and 100000000"));
-    }
-    let currency = currency.trim().to_ascii_uppercase();
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        errors.push(FieldError::new("currency", "must be an ISO 4217 code such as USD"));
-    }
-    currency
-}
-
-fn card_checked(card: &Card, errors: &mut Vec<FieldError>) -> Option<CheckedCard> {
-    processor::check(card).map_err(|e| errors.extend(e)).ok()
-}
-
-/// One charge of a card, as it is recorded.
-pub struct Attempt<'a> {
-    pub user_id: Uuid,
-    pub reference: &'a str,
-    pub amount_cents: i64,
-    pub currency: &'a str,
-    pub card: &'a CheckedCard,
-    pub charge: &'a Charge,
-}
-
-/// Write a settled payment and its event in `tx`.
-pub async fn record_payment(
-    tx: &mut AnyConnection,
-    state: &AppState,
-    a: Attempt<'_>,
-) -> anyhow::Result<Payment> {
-    let Attempt { user_id, reference, amount_cents, currency, card, charge } = a;
-    let (status, failure_code) = match charge {
-        Charge::Succeeded => ("succeeded", None),
-        Charge::Declined(code) => ("failed", Some((*code).to_owned())),
-    };
-    let payment = Payment {
-        id: Uuid::now_v7(),
-        user_id,
-        status: status.to_owned(),
-        failure_code: failure_code.clone(),
-        amount_cents,
-        refunded_cents: 0,
-        currency: currency.to_owned(),
-        reference: reference.to_owned(),
-        card_brand: card.brand.to_owned(),
-        card_last4: card.last4.clone(),
-        created_at: OffsetDateTime::now_utc(),
-    };
-    store::insert_payment(tx, &payment).await?;
-    let settled = PaymentSettled {
-        payment_id: payment.id,
-        user_id,
-        reference: reference.to_owned(),
-        amount_cents,
-        currency: currency.to_owned(),
-        failure_code,
-    };
-    let kind = if matches!(charge, Charge::Succeeded) { PAYMENT_SUCCEEDED } else { PAYMENT_FAILED };
-    state.outbox.add(tx, CloudEvent::new(SERVICE, kind, payment.id.to_string(), &settled)?).await?;
-    tracing::info!(payment_id = %payment.id, status, card_last4 = %payment.card_last4, "payment settled");
-    Ok(payment)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -147,33 +76,14 @@ pub async fn create_payment(
     let key = idempotency::key(&headers)?;
     let scope = format!("{}:POST /payments", caller.caller());
     Ok(idempotency::once(&state.db, &scope, key, &req, async {
-        let mut errors = Vec::new();
-        let currency = check_money(req.amount_cents, &req.currency, &mut errors);
-        let reference = req.reference.trim();
-        if reference.is_empty() || reference.len() > 200 {
-            errors.push(FieldError::new("reference", "must be 1 to 200 characters"));
-        }
-        let card = card_checked(&req.payment_method, &mut errors);
-        let Some(card) = card.filter(|_| errors.is_empty()) else {
-            return Err(PaymentsError::Invalid(errors).into());
+        let input = ops::ChargeInput {
+            amount_cents: req.amount_cents,
+            currency: &req.currency,
+            reference: &req.reference,
+            user_id: req.user_id,
+            card: &req.payment_method,
         };
-        let charge = card.charge(OffsetDateTime::now_utc());
-        let mut tx = state.db.pool.begin().await?;
-        let payment = record_payment(
-            &mut tx,
-            &state,
-            Attempt {
-                user_id: req.user_id,
-                reference,
-                amount_cents: req.amount_cents,
-                currency: &currency,
-                card: &card,
-                charge: &charge,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        state.outbox.wake();
+        let payment = ops::charge(&state, input).await?;
         Ok((StatusCode::CREATED, json(&payment)?))
     })
     .await)
@@ -252,55 +162,42 @@ pub async fn refund(
     let key = idempotency::key(&headers)?;
     let scope = format!("{}:POST /payments/{id}/refund", caller.caller());
     Ok(idempotency::once(&state.db, &scope, key, &req, async {
-        let payment = store::payment(&state.db, id).await?.ok_or(PaymentsError::NotFound("payment"))?;
-        if payment.status != "succeeded" {
-            return Err(PaymentsError::NotRefundable.into());
-        }
-        let left = payment.amount_cents - payment.refunded_cents;
-        let amount = req.amount_cents.unwrap_or(left);
-        if amount <= 0 && req.amount_cents.is_some() {
-            return Err(Problem::invalid_field("amount_cents", "must be positive"));
-        }
-        if amount <= 0 {
-            return Err(PaymentsError::RefundExceeds { left }.into());
-        }
-        let mut tx = state.db.pool.begin().await?;
-        let Some(updated) = store::take_refund(&mut tx, id, amount).await? else {
-            // Give the connection back before reading again (SQLite has only one).
-            tx.rollback().await?;
-            let now_left =
-                store::payment(&state.db, id).await?.map_or(0, |p| p.amount_cents - p.refunded_cents);
-            return Err(PaymentsError::RefundExceeds { left: now_left }.into());
-        };
-        let refund = Refund {
-            id: Uuid::now_v7(),
-            payment_id: id,
-            amount_cents: amount,
-            created_at: OffsetDateTime::now_utc(),
-        };
-        store::insert_refund(&mut tx, &refund).await?;
-        let event = PaymentRefunded {
-            payment_id: id,
-            refund_id: refund.id,
-            user_id: updated.user_id,
-            reference: updated.reference.clone(),
-            amount_cents: amount,
-            refunded_cents: updated.refunded_cents,
-            currency: updated.currency.clone(),
-        };
-        state
-            .outbox
-            .add(
-                &mut tx,
-                CloudEvent::new(SERVICE, PAYMENT_REFUNDED, id.to_string(), &event)
-                    .map_err(anyhow::Error::from)?,
-            )
-            .await?;
-        tx.commit().await?;
-        state.outbox.wake();
-        Ok((StatusCode::CREATED, json(&RefundAnswer { refund, payment: updated })?))
+        let (refund, payment) = ops::refund(&state, id, req.amount_cents).await?;
+        Ok((StatusCode::CREATED, json(&RefundAnswer { refund, payment })?))
     })
     .await)
+}
+
+/// Close what payments were for (services and admins): everything captured for the reference
+/// is refunded and no later charge for it is accepted. Closing again refunds nothing more and
+/// answers alike, so it is safe to retry.
+#[utoipa::path(post, path = "/payments/references/{reference}/close", tag = "payments",
+    request_body = CloseRequest, params(("reference" = String, Path, description = "e.g. booking:<id>")),
+    security(("bearer" = [])),
+    responses((status = 200, body = CloseAnswer), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn close_reference(
+    State(state): State<AppState>,
+    _caller: ServiceOrAdmin,
+    axum::extract::Path(reference): axum::extract::Path<String>,
+    ApiJson(req): ApiJson<CloseRequest>,
+) -> Result<ApiJson<ReferenceClosed>, Problem> {
+    Ok(ApiJson(ops::close_reference(&state, &reference, &req.reason).await?))
+}
+
+/// `POST /payments/references/{reference}/close`'s body.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CloseRequest {
+    /// Why (`booking-cancelled`, ...); recorded with the refunds.
+    pub reason: String,
+}
+
+/// The reference's payments after closing it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CloseAnswer {
+    pub reference: String,
+    /// Refunded by this call.
+    pub refunded_cents: i64,
+    pub payments: Vec<Payment>,
 }
 
 /// The streaming plans.
@@ -314,31 +211,6 @@ pub struct SubscribeRequest {
     pub plan_id: String,
     #[schema(value_type = Object)]
     pub payment_method: Card,
-}
-
-/// One calendar month later, on the same day where the month has it (Jan 31 → Feb 28).
-pub fn add_month(t: OffsetDateTime) -> OffsetDateTime {
-    let (year, month) = if t.month() == time::Month::December {
-        (t.year() + 1, time::Month::January)
-    } else {
-        (t.year(), t.month().next())
-    };
-    let day = t.day().min(month.length(year));
-    time::Date::from_calendar_date(year, month, day)
-        .map_or(t + time::Duration::days(30), |d| t.replace_date(d))
-}
-
-pub fn subscription_event(s: &Subscription, plan: &Plan) -> SubscriptionChanged {
-    SubscriptionChanged {
-        subscription_id: s.id,
-        user_id: s.user_id,
-        plan_id: s.plan_id.clone(),
-        max_streams: plan.max_streams,
-        current_period_end: s
-            .current_period_end
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-    }
 }
 
 /// Subscribe to a plan: the first month is charged now (402 when declined, and nothing is
@@ -355,67 +227,7 @@ pub async fn subscribe(
     let key = idempotency::key(&headers)?;
     let scope = format!("{}:POST /subscriptions", user.id);
     Ok(idempotency::once(&state.db, &scope, key, &req, async {
-        let mut errors = Vec::new();
-        let plan = store::plan(&state.db, req.plan_id.trim()).await?;
-        if plan.is_none() {
-            errors.push(FieldError::new("plan_id", "must be basic, standard or premium"));
-        }
-        let card = card_checked(&req.payment_method, &mut errors);
-        let (Some(plan), Some(card), true) = (plan, card, errors.is_empty()) else {
-            return Err(PaymentsError::Invalid(errors).into());
-        };
-        if store::live_subscription(&state.db, user.id).await?.is_some() {
-            return Err(PaymentsError::AlreadySubscribed.into());
-        }
-        let now = OffsetDateTime::now_utc();
-        let subscription = Subscription {
-            id: Uuid::now_v7(),
-            user_id: user.id,
-            plan_id: plan.id.clone(),
-            status: "active".into(),
-            current_period_start: now,
-            current_period_end: add_month(now),
-            cancel_at_period_end: false,
-            card_last4: card.last4.clone(),
-            payment_token: card.token.clone(),
-        };
-        let charge = card.charge(now);
-        let reference = format!("subscription:{}", subscription.id);
-        let mut tx = state.db.pool.begin().await?;
-        // The processor is simulated in-process, so the charge and the subscription can share
-        // one transaction; the unique index refuses a second live subscription even now. A
-        // declined charge is still kept (it is a payment attempt), without a subscription.
-        let declined = match charge {
-            Charge::Declined(code) => Some(code),
-            Charge::Succeeded => None,
-        };
-        if declined.is_none() && !store::insert_subscription(&mut tx, &subscription).await? {
-            return Err(PaymentsError::AlreadySubscribed.into());
-        }
-        let attempt = Attempt {
-            user_id: user.id,
-            reference: &reference,
-            amount_cents: plan.price_cents,
-            currency: &plan.currency,
-            card: &card,
-            charge: &charge,
-        };
-        record_payment(&mut tx, &state, attempt).await?;
-        if let Some(code) = declined {
-            tx.commit().await?;
-            state.outbox.wake();
-            return Err(PaymentsError::Declined(code.to_owned()).into());
-        }
-        let event = CloudEvent::new(
-            SERVICE,
-            SUBSCRIPTION_ACTIVATED,
-            subscription.id.to_string(),
-            &subscription_event(&subscription, &plan),
-        )
-        .map_err(anyhow::Error::from)?;
-        state.outbox.add(&mut tx, event).await?;
-        tx.commit().await?;
-        state.outbox.wake();
+        let subscription = ops::subscribe(&state, user.id, &req.plan_id, &req.payment_method).await?;
         Ok((StatusCode::CREATED, json(&subscription)?))
     })
     .await)
@@ -440,25 +252,5 @@ pub async fn cancel_subscription(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<ApiJson<Subscription>, Problem> {
-    let current =
-        store::live_subscription(&state.db, user.id).await?.ok_or(PaymentsError::NotFound("subscription"))?;
-    let plan = store::plan(&state.db, &current.plan_id).await?.ok_or(PaymentsError::NotFound("plan"))?;
-    let mut tx = state.db.pool.begin().await?;
-    if store::cancel_at_period_end(&mut tx, current.id).await? {
-        let event = CloudEvent::new(
-            SERVICE,
-            SUBSCRIPTION_CANCELLED,
-            current.id.to_string(),
-            &subscription_event(&current, &plan),
-        )
-        .map_err(anyhow::Error::from)?;
-        state.outbox.add(&mut tx, event).await?;
-        tx.commit().await?;
-        state.outbox.wake();
-    } else {
-        tx.rollback().await?;
-    }
-    Ok(ApiJson(
-        store::live_subscription(&state.db, user.id).await?.ok_or(PaymentsError::NotFound("subscription"))?,
-    ))
+    Ok(ApiJson(ops::cancel_subscription(&state, user.id).await?))
 }

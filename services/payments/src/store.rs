@@ -28,6 +28,31 @@ pub struct Payment {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// Only in the answer to a charge: the reference was paid already by this payment, so this
+    /// capture was refunded at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<Uuid>,
+}
+
+impl Payment {
+    /// What it still holds: captured minus refunded (0 for a failed one).
+    pub fn held_cents(&self) -> i64 {
+        if self.status == "succeeded" { self.amount_cents - self.refunded_cents } else { 0 }
+    }
+
+    pub fn view(&self) -> contracts::payments::PaymentView {
+        contracts::payments::PaymentView {
+            id: self.id,
+            user_id: self.user_id,
+            status: self.status.clone(),
+            failure_code: self.failure_code.clone(),
+            amount_cents: self.amount_cents,
+            refunded_cents: self.refunded_cents,
+            currency: self.currency.clone(),
+            reference: self.reference.clone(),
+            duplicate_of: self.duplicate_of,
+        }
+    }
 }
 
 const PAYMENT_COLUMNS: &str = "id, user_id, status, failure_code, amount_cents, refunded_cents, currency, reference, \
@@ -46,6 +71,7 @@ fn payment_from(row: &AnyRow) -> anyhow::Result<Payment> {
         card_brand: row.try_get("card_brand")?,
         card_last4: row.try_get("card_last4")?,
         created_at: from_ms(row.try_get("created_at")?),
+        duplicate_of: None,
     })
 }
 
@@ -78,7 +104,7 @@ pub async fn payment(db: &Db, id: Uuid) -> anyhow::Result<Option<Payment>> {
     row.as_ref().map(payment_from).transpose()
 }
 
-async fn payment_in(tx: &mut AnyConnection, id: Uuid) -> anyhow::Result<Option<Payment>> {
+pub async fn payment_in(tx: &mut AnyConnection, id: Uuid) -> anyhow::Result<Option<Payment>> {
     let row =
         sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1")))
             .bind(id.to_string())
@@ -137,20 +163,91 @@ pub struct Refund {
     pub id: Uuid,
     pub payment_id: Uuid,
     pub amount_cents: i64,
+    /// `requested`, `duplicate-capture`, or why the payment's reference was closed.
+    pub reason: String,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
 
 pub async fn insert_refund(tx: &mut AnyConnection, r: &Refund) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO refunds (id, payment_id, amount_cents, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(r.id.to_string())
-        .bind(r.payment_id.to_string())
-        .bind(r.amount_cents)
-        .bind(to_ms(r.created_at))
+    sqlx::query(
+        "INSERT INTO refunds (id, payment_id, amount_cents, reason, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(r.id.to_string())
+    .bind(r.payment_id.to_string())
+    .bind(r.amount_cents)
+    .bind(&r.reason)
+    .bind(to_ms(r.created_at))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// A reference's row, locked for the rest of the transaction (see migration 0101).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceRow {
+    pub kept_payment_id: Option<Uuid>,
+    pub closed: bool,
+}
+
+/// Lock the reference's row (making it if it is new): captures and closes of one reference
+/// take turns. On PostgreSQL the upsert takes the row lock; SQLite has one writer at a time.
+pub async fn lock_reference(
+    tx: &mut AnyConnection,
+    reference: &str,
+    now: i64,
+) -> anyhow::Result<ReferenceRow> {
+    let row = sqlx::query(
+        "INSERT INTO payment_references (reference, updated_at) VALUES ($1, $2) \
+         ON CONFLICT (reference) DO UPDATE SET updated_at = excluded.updated_at \
+         RETURNING kept_payment_id, closed_at",
+    )
+    .bind(reference)
+    .bind(now)
+    .fetch_one(tx)
+    .await?;
+    let kept: Option<String> = row.try_get("kept_payment_id")?;
+    let closed: Option<i64> = row.try_get("closed_at")?;
+    Ok(ReferenceRow { kept_payment_id: kept.and_then(|k| k.parse().ok()), closed: closed.is_some() })
+}
+
+pub async fn keep_payment(tx: &mut AnyConnection, reference: &str, payment: Uuid) -> anyhow::Result<()> {
+    sqlx::query("UPDATE payment_references SET kept_payment_id = $1 WHERE reference = $2")
+        .bind(payment.to_string())
+        .bind(reference)
         .execute(tx)
         .await?;
     Ok(())
+}
+
+/// Close a locked reference (once: a second close keeps the first time and reason).
+pub async fn close_reference(
+    tx: &mut AnyConnection,
+    reference: &str,
+    reason: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE payment_references SET closed_at = $1, closed_reason = $2 WHERE reference = $3 AND closed_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(reference)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Every payment of a reference, oldest first.
+pub async fn payments_of(tx: &mut AnyConnection, reference: &str) -> anyhow::Result<Vec<Payment>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference = $1 ORDER BY created_at, id"
+    )))
+    .bind(reference)
+    .fetch_all(tx)
+    .await?;
+    rows.iter().map(payment_from).collect()
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -275,8 +372,7 @@ pub async fn cancel_at_period_end(tx: &mut AnyConnection, id: Uuid) -> anyhow::R
 
 /// Claim subscriptions whose period has ended, for one renewal pass (a lease, so replicas
 /// share the work without charging anyone twice).
-pub async fn claim_due(db: &Db, limit: i64) -> anyhow::Result<Vec<Subscription>> {
-    let now = now_ms();
+pub async fn claim_due(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<Subscription>> {
     let sql = format!(
         "UPDATE subscriptions SET renewal_lease_until = $1 WHERE id IN (\
            SELECT id FROM subscriptions WHERE status = 'active' AND current_period_end <= $2 \

@@ -235,6 +235,16 @@ fn default_currency() -> String {
     "USD".to_owned()
 }
 
+/// A seat costs 0.01 to 10,000.00. Free seats are not sold here (a charge of 0 is no charge),
+/// and the dearest booking (every seat premium, at 1.5×) must stay within what one payment may
+/// capture, or it could be held and never paid.
+pub const MIN_PRICE_CENTS: i64 = 1;
+pub const MAX_PRICE_CENTS: i64 = 1_000_000;
+const _: () = assert!(
+    MAX_PRICE_CENTS * 3 / 2 * contracts::payments::MAX_SEATS_PER_BOOKING
+        <= contracts::payments::MAX_CHARGE_CENTS
+);
+
 impl ShowtimeInput {
     /// Checks that need no other service: price, currency, a start in the future.
     pub fn check(mut self, now: OffsetDateTime) -> Result<ShowtimeInput, Vec<FieldError>> {
@@ -243,8 +253,11 @@ impl ShowtimeInput {
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
             errors.push(FieldError::new("currency", "must be an ISO 4217 code such as USD"));
         }
-        if !(0..=10_000_000).contains(&self.price_cents) {
-            errors.push(FieldError::new("price_cents", "must be between 0 and 10000000"));
+        if !(MIN_PRICE_CENTS..=MAX_PRICE_CENTS).contains(&self.price_cents) {
+            errors.push(FieldError::new(
+                "price_cents",
+                format!("must be between {MIN_PRICE_CENTS} and {MAX_PRICE_CENTS}"),
+            ));
         }
         if self.starts_at <= now {
             errors.push(FieldError::new("starts_at", "must be in the future"));

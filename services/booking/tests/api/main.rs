@@ -1,7 +1,9 @@
 //! booking through the gateway, in the embedded mode or on PostgreSQL, RabbitMQ and Redis.
 
+mod chaos;
 mod gateway;
 mod holds;
+mod money;
 mod paying;
 mod race;
 mod saga;
@@ -59,4 +61,24 @@ pub async fn showtime(sys: &TestSystem, admin: &str, rows: usize, seats: i64, ho
 
 pub async fn hold(sys: &TestSystem, token: &str, showtime: &str, seats: &[&str]) -> testkit::Answer {
     sys.post("/api/v1/bookings", json!({"showtime_id": showtime, "seats": seats}), Some(token)).await
+}
+
+/// What a pay request that died right after the charge leaves behind: a payment for the
+/// booking, and the booking marked as charging.
+pub async fn charge_and_crash(sys: &TestSystem, booking: &serde_json::Value) -> String {
+    let token = sys.service_token("booking").await;
+    let id = booking["id"].as_str().expect("id");
+    let body = json!({
+        "amount_cents": booking["total_cents"], "currency": "USD", "reference": format!("booking:{id}"),
+        "user_id": booking["user_id"], "payment_method": card(GOOD)["payment_method"],
+    });
+    let paid = sys.post("/api/v1/payments", body, Some(&token)).await;
+    assert_eq!(paid.body["status"], "succeeded", "{}", paid.body);
+    sqlx::query("UPDATE bookings SET charging_at = $1 WHERE id = $2")
+        .bind(platform::time::now_ms())
+        .bind(id)
+        .execute(&sys.db("booking").pool)
+        .await
+        .expect("marked");
+    paid.body["id"].as_str().expect("payment").to_owned()
 }

@@ -6,27 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use testkit::{TestSystem, eventually, test_settings};
 
-use crate::{GOOD, card, hold, showtime};
-
-/// What a pay request that died right after the charge leaves behind: a payment for the
-/// booking, and the booking marked as charging.
-async fn charge_and_crash(sys: &TestSystem, booking: &serde_json::Value) -> String {
-    let token = sys.service_token("booking").await;
-    let id = booking["id"].as_str().expect("id");
-    let body = json!({
-        "amount_cents": booking["total_cents"], "currency": "USD", "reference": format!("booking:{id}"),
-        "user_id": booking["user_id"], "payment_method": card(GOOD)["payment_method"],
-    });
-    let paid = sys.post("/api/v1/payments", body, Some(&token)).await;
-    assert_eq!(paid.body["status"], "succeeded", "{}", paid.body);
-    sqlx::query("UPDATE bookings SET charging_at = $1 WHERE id = $2")
-        .bind(platform::time::now_ms())
-        .bind(id)
-        .execute(&sys.db("booking").pool)
-        .await
-        .expect("marked");
-    paid.body["id"].as_str().expect("payment").to_owned()
-}
+use crate::{GOOD, card, charge_and_crash, hold, showtime};
 
 #[tokio::test]
 async fn a_retry_after_a_crash_uses_the_charge_already_made() {
@@ -62,6 +42,7 @@ async fn a_charged_hold_that_expires_is_refunded_by_the_sweeper() {
     })
     .await;
     assert!(expired, "the sweeper ended the hold");
+    sys.assert_ledger_clean(Duration::from_secs(10)).await;
     let payments = sys.get("/api/v1/payments", Some(&token)).await.body;
     assert_eq!(
         payments["items"][0]["refunded_cents"], payments["items"][0]["amount_cents"],
@@ -86,6 +67,7 @@ async fn cancelling_a_showtime_cancels_and_refunds_every_booking() {
     })
     .await;
     assert!(done, "both bookings were cancelled");
+    sys.assert_ledger_clean(Duration::from_secs(10)).await;
     let payment = &sys.get("/api/v1/payments", Some(&alice)).await.body["items"][0];
     assert_eq!(
         (payment["refunded_cents"].as_i64(), payment["amount_cents"].as_i64()),

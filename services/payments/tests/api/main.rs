@@ -14,6 +14,8 @@ pub fn card(number: &str) -> Value {
     json!({"type": "card", "number": number, "exp_month": 12, "exp_year": 2035, "cvc": "123"})
 }
 
+/// A payment request for something of its own (a reference keeps one capture at most).
 pub fn payment(user: &str, amount: i64, number: &str) -> Value {
-    json!({"amount_cents": amount, "currency": "USD", "reference": "booking-1", "user_id": user, "payment_method": card(number)})
+    let reference = format!("order:{}", uuid::Uuid::new_v4());
+    json!({"amount_cents": amount, "currency": "USD", "reference": reference, "user_id": user, "payment_method": card(number)})
 }

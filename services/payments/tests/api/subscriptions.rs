@@ -1,4 +1,4 @@
-use events::Outbox;
+use events::{Commands, Effects, Outbox};
 use payments::{AppState, renewals::renew_due};
 use serde_json::json;
 use testkit::TestSystem;
@@ -19,7 +19,12 @@ async fn end_period_now(sys: &TestSystem, user: &str) {
 }
 
 fn state(sys: &TestSystem) -> AppState {
-    AppState { db: sys.db("payments"), outbox: Outbox::new() }
+    // The running relay polls the outbox, so this state's own (unwatched) outbox is enough.
+    AppState {
+        db: sys.db("payments"),
+        effects: Effects::new("payments", Outbox::new(), Commands::default()),
+        clock: platform::clock::Clock::system(),
+    }
 }
 
 #[tokio::test]

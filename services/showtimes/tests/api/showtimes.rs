@@ -77,6 +77,14 @@ async fn bad_showtimes_are_refused_with_the_field_named() {
     bad["currency"] = json!("euro");
     let bad = sys.post("/api/v1/showtimes", bad, Some(&admin)).await;
     assert_eq!(bad.status, 422);
+    // Issue 9, finding 13: a free seat, or a price ten premium seats of which payments would
+    // refuse, could be held and never paid.
+    for price in [0, 1_000_001] {
+        let mut unpayable = showtime(&film, &room, &at(1, 0));
+        unpayable["price_cents"] = json!(price);
+        let refused = sys.post("/api/v1/showtimes", unpayable, Some(&admin)).await;
+        assert_eq!((refused.status, field(&refused).as_deref()), (422, Some("price_cents")), "{price}");
+    }
     let mut garbled = showtime(&film, &room, "tomorrow evening");
     garbled["room_id"] = json!(room);
     assert_eq!(sys.post("/api/v1/showtimes", garbled, Some(&admin)).await.status, 422);
