@@ -92,25 +92,6 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-fn default_port(service: &str) -> u16 {
-    const PORTS: &[(&str, u16)] = &[
-        ("gateway", 8080),
-        ("identity", 8081),
-        ("catalog", 8082),
-        ("showtimes", 8083),
-        ("booking", 8084),
-        ("payments", 8085),
-        ("streaming", 8086),
-        ("reviews", 8087),
-        ("loyalty", 8088),
-        ("notifications", 8089),
-        ("analytics", 8090),
-        ("recommendations", 8091),
-        ("backup", 8092),
-    ];
-    PORTS.iter().find(|(s, _)| *s == service).map_or(8080, |(_, p)| *p)
-}
-
 /// mimalloc instead of the system allocator: HTTP handling allocates and frees many small
 /// buffers across threads, where glibc's malloc spent a quarter of the gateway's CPU (perf).
 #[global_allocator]
@@ -133,7 +114,8 @@ async fn main() -> anyhow::Result<()> {
             up(settings, dir, port, no_demo).await
         }
         Command::Serve { service, port, bind } => {
-            let port = port.map_or_else(|| settings.parse_or("MARQUEE_PORT", default_port(&service)), Ok)?;
+            let port =
+                port.map_or_else(|| settings.parse_or("MARQUEE_PORT", services::default_port(&service)), Ok)?;
             let bind = bind.map_or_else(|| settings.parse_or("MARQUEE_BIND", [0, 0, 0, 0].into()), Ok)?;
             serve(settings, &service, SocketAddr::new(bind, port)).await
         }
@@ -217,11 +199,12 @@ async fn serve(settings: Settings, service: &str, addr: SocketAddr) -> anyhow::R
         let pool = Db::connect(&DbConfig::from_settings(&settings, service)?).await?;
         let retry = RetryPolicy::from_settings(&settings)?;
         let bus: Arc<dyn EventBus> = match settings.get("MARQUEE_AMQP_URL") {
-            Some(url) => Arc::new(RabbitBus::new(
-                url,
-                settings.get("MARQUEE_AMQP_NAMESPACE").unwrap_or("marquee"),
-                retry,
-            )),
+            Some(url) => {
+                let rabbit =
+                    RabbitBus::new(url, settings.get("MARQUEE_AMQP_NAMESPACE").unwrap_or("marquee"), retry);
+                rabbit.declare_consumers(&services::consumers()).await?;
+                Arc::new(rabbit)
+            }
             // An in-process bus would accept every event with nobody in this process to hear
             // it: the relay would mark them sent and they would be lost. Only `marquee up`,
             // which runs every consumer in the same process, may use one.

@@ -1,4 +1,5 @@
-//! The registry: every service by name, how to migrate it and how to build it.
+//! The services this build contains, checked against the registry (`contracts::services`):
+//! how to migrate each and how to build it.
 
 use std::sync::Arc;
 
@@ -7,9 +8,25 @@ use axum::Router;
 use events::EventBus;
 use platform::{Platform, db::Db};
 
-/// The services this build contains, in start order (identity first: the others verify tokens
-/// against it). The gateway is not in the list: it has no database and is started last.
+/// The services this build contains, in the registry's start order (identity first: the others
+/// verify tokens against it). The gateway is not in the list: it has no database and is started
+/// last. A test checks every name is the registry's.
 pub const SERVICES: &[&str] = &["identity", "catalog", "showtimes", "payments", "booking"];
+
+/// `marquee serve`'s default port for a service (the registry's).
+pub fn default_port(service: &str) -> u16 {
+    contracts::services::spec(service).map_or(8080, |s| s.port)
+}
+
+/// Every consuming service's queue and the events it takes, from the registry: declared on the
+/// broker before anything is published, so no event is routed nowhere.
+pub fn consumers() -> Vec<(&'static str, &'static [&'static str])> {
+    contracts::services::SERVICES
+        .iter()
+        .filter(|s| !s.consumes.is_empty())
+        .map(|s| (s.name, s.consumes))
+        .collect()
+}
 
 pub fn is_known(service: &str) -> bool {
     SERVICES.contains(&service) || service == gateway::SERVICE
@@ -50,5 +67,20 @@ pub async fn build(
         "payments" => payments::build(platform, db, bus).await,
         "booking" => booking::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_built_services_are_the_registrys_in_its_order() {
+        let registry: Vec<&str> = contracts::services::SERVICES.iter().map(|s| s.name).collect();
+        let positions: Vec<usize> = super::SERVICES
+            .iter()
+            .map(|s| {
+                registry.iter().position(|r| r == s).unwrap_or_else(|| panic!("{s} is not in the registry"))
+            })
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "start order: {positions:?}");
     }
 }

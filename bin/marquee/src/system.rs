@@ -157,6 +157,9 @@ pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
 
     let retry = RetryPolicy::from_settings(&settings)?;
     let in_process: Arc<dyn EventBus> = Arc::new(InProcessBus::new(retry));
+    if let Broker::RabbitMq { url, namespace } = &config.broker {
+        RabbitBus::new(url, namespace, retry).declare_consumers(&services::consumers()).await?;
+    }
     let mut buses = BTreeMap::new();
     let mut databases = BTreeMap::new();
     for (service, listener) in listeners {

@@ -6,7 +6,7 @@ use anyhow::Context;
 use contracts::CloudEvent;
 use platform::{db::Db, telemetry};
 use sqlx::AnyConnection;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// Carries events from producers' relays to consumers. `Arc<dyn EventBus>` everywhere, so the
 /// embedded and distributed modes differ only in which one is built.
@@ -16,8 +16,14 @@ pub trait EventBus: Send + Sync {
     /// now: the broker confirmed it, or every in-process consumer handled or parked it.
     async fn publish(&self, event: &CloudEvent) -> anyhow::Result<()>;
 
-    /// Deliver the consumer's event types to it until `shutdown`.
-    async fn subscribe(&self, consumer: Arc<Consumer>, shutdown: CancellationToken) -> anyhow::Result<()>;
+    /// Deliver the consumer's event types to it until `shutdown`, on tasks of `tasks` (so the
+    /// process waits for a delivery in hand before it exits).
+    async fn subscribe(
+        &self,
+        consumer: Arc<Consumer>,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> anyhow::Result<()>;
 
     /// Deliver `event_types` to this process itself, whichever replica published them: for
     /// state each replica keeps in memory (a search index). No inbox and no retries: the handler
@@ -28,6 +34,7 @@ pub trait EventBus: Send + Sync {
         event_types: &[&str],
         handler: Arc<dyn LocalHandler>,
         shutdown: CancellationToken,
+        tasks: &TaskTracker,
     ) -> anyhow::Result<()>;
 
     /// How many events ended dead-lettered for `consumer` (a service name).

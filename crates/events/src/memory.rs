@@ -1,11 +1,12 @@
 //! The in-process bus of the embedded mode.
 //!
-//! Publishing hands the event to every subscribed consumer right away and returns only when
-//! each has either handled it (committed with its inbox row) or parked it in its own
-//! `event_retries` table. Only then does the relay mark the outbox row sent, so a crash at any
-//! point loses nothing: the event is still in the producer's outbox or in the consumer's table.
-//! Parked events are retried with backoff and end as dead letters after the [`RetryPolicy`]'s attempts,
-//! without holding up the events behind them.
+//! Each consumer has a queue of its own, as on RabbitMQ: the `event_retries` table in its own
+//! database, worked by a task of its own. Publishing writes the event into every subscribed
+//! consumer's queue and returns; only then does the relay mark the outbox row sent, so a crash at
+//! any point loses nothing (the event is in the producer's outbox or in the consumer's queue),
+//! and a slow consumer never holds up the producer or the other consumers. A consumer's worker
+//! delivers its queue in order; a failing event is retried with backoff and ends dead-lettered
+//! after the [`RetryPolicy`]'s attempts, without holding up the events behind it.
 
 use std::{
     sync::{Arc, RwLock},
@@ -16,14 +17,18 @@ use anyhow::Context;
 use contracts::CloudEvent;
 use platform::time::now_ms;
 use sqlx::Row;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Notify;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{Consumer, EventBus, LocalHandler, RetryPolicy, bus::deliver_local};
 
 type LocalSubscription = (String, Vec<String>, Arc<dyn LocalHandler>);
 
+/// A subscribed consumer and the bell of its worker.
+type Queue = (Arc<Consumer>, Arc<Notify>);
+
 pub struct InProcessBus {
-    consumers: RwLock<Vec<Arc<Consumer>>>,
+    consumers: RwLock<Vec<Queue>>,
     locals: RwLock<Vec<LocalSubscription>>,
     retry: RetryPolicy,
 }
@@ -33,9 +38,9 @@ impl InProcessBus {
         Self { consumers: RwLock::default(), locals: RwLock::default(), retry }
     }
 
-    fn consumers_of(&self, event_type: &str) -> Vec<Arc<Consumer>> {
+    fn consumers_of(&self, event_type: &str) -> Vec<Queue> {
         let all = self.consumers.read().unwrap_or_else(|p| p.into_inner());
-        all.iter().filter(|c| c.wants(event_type)).cloned().collect()
+        all.iter().filter(|(c, _)| c.wants(event_type)).cloned().collect()
     }
 }
 
@@ -53,27 +58,42 @@ impl EventBus for InProcessBus {
         for (service, handler) in locals {
             deliver_local(&service, handler.as_ref(), event).await;
         }
-        for consumer in self.consumers_of(&event.event_type) {
-            if let Err(e) = consumer.deliver(event).await {
-                park(&consumer, event, &e, &self.retry).await.with_context(|| {
-                    format!("{} could neither handle nor park event {}", consumer.name, event.id)
-                })?;
-            }
+        for (consumer, wake) in self.consumers_of(&event.event_type) {
+            enqueue(&consumer, event)
+                .await
+                .with_context(|| format!("queueing event {} for {}", event.id, consumer.name))?;
+            wake.notify_one();
         }
         Ok(())
     }
 
-    async fn subscribe(&self, consumer: Arc<Consumer>, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.consumers.write().unwrap_or_else(|p| p.into_inner()).push(consumer.clone());
+    async fn subscribe(
+        &self,
+        consumer: Arc<Consumer>,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> anyhow::Result<()> {
+        let wake = Arc::new(Notify::new());
+        self.consumers.write().unwrap_or_else(|p| p.into_inner()).push((consumer.clone(), wake.clone()));
         let retry = self.retry;
-        tokio::spawn(async move {
+        // Retries come due without a bell: look at least this often.
+        let poll = retry.base_delay.clamp(Duration::from_millis(20), Duration::from_millis(250));
+        tasks.spawn(async move {
             loop {
-                if let Err(e) = retry_due(&consumer, &retry).await {
-                    tracing::warn!(consumer = %consumer.name, error = format!("{e:#}"), "retrying parked events failed");
+                let delivered = match deliver_due(&consumer, &retry).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(consumer = %consumer.name, error = format!("{e:#}"), "delivering queued events failed");
+                        0
+                    }
+                };
+                if delivered >= BATCH {
+                    continue; // more may be waiting
                 }
                 tokio::select! {
                     () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(retry.base_delay.clamp(Duration::from_millis(20), Duration::from_millis(250))) => {},
+                    () = wake.notified() => {},
+                    () = tokio::time::sleep(poll) => {},
                 }
             }
         });
@@ -86,6 +106,7 @@ impl EventBus for InProcessBus {
         event_types: &[&str],
         handler: Arc<dyn LocalHandler>,
         _shutdown: CancellationToken,
+        _tasks: &TaskTracker,
     ) -> anyhow::Result<()> {
         let types = event_types.iter().map(|t| (*t).to_owned()).collect();
         self.locals.write().unwrap_or_else(|p| p.into_inner()).push((service.to_owned(), types, handler));
@@ -94,7 +115,7 @@ impl EventBus for InProcessBus {
 
     async fn dead_letter_count(&self, consumer: &str) -> anyhow::Result<u64> {
         let consumers: Vec<_> = self.consumers.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let Some(c) = consumers.iter().find(|c| c.name == consumer) else {
+        let Some((c, _)) = consumers.iter().find(|(c, _)| c.name == consumer) else {
             return Ok(0);
         };
         let n: i64 =
@@ -110,39 +131,39 @@ impl EventBus for InProcessBus {
     }
 }
 
-async fn park(
-    consumer: &Consumer,
-    event: &CloudEvent,
-    error: &anyhow::Error,
-    retry: &RetryPolicy,
-) -> anyhow::Result<()> {
+/// How many queued events a worker takes at a time.
+const BATCH: usize = 100;
+
+/// Put the event into the consumer's queue (once: its id is the key).
+async fn enqueue(consumer: &Consumer, event: &CloudEvent) -> anyhow::Result<()> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO event_retries (event_id, consumer, event_type, payload, attempts, next_attempt_at, last_error, created_at) \
-         VALUES ($1, $2, $3, $4, 1, $5, $6, $7) ON CONFLICT (event_id, consumer) DO NOTHING",
+         VALUES ($1, $2, $3, $4, 0, $5, '', $5) ON CONFLICT (event_id, consumer) DO NOTHING",
     )
     .bind(event.id.to_string())
     .bind(&consumer.name)
     .bind(&event.event_type)
     .bind(serde_json::to_string(event)?)
-    .bind(now + retry.delay(0).as_millis() as i64)
-    .bind(format!("{error:#}"))
     .bind(now)
     .execute(&consumer.db.pool)
     .await?;
     Ok(())
 }
 
-/// Retry the consumer's parked events that are due; each failure pushes that one event back.
-async fn retry_due(consumer: &Consumer, retry: &RetryPolicy) -> anyhow::Result<()> {
+/// Deliver the consumer's queued events that are due, oldest first; each failure pushes that
+/// one event back (or dead-letters it). How many were taken.
+async fn deliver_due(consumer: &Consumer, retry: &RetryPolicy) -> anyhow::Result<usize> {
     let rows = sqlx::query(
         "SELECT event_id, payload, attempts FROM event_retries \
-         WHERE consumer = $1 AND dead = 0 AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT 50",
+         WHERE consumer = $1 AND dead = 0 AND next_attempt_at <= $2 ORDER BY next_attempt_at, event_id LIMIT $3",
     )
     .bind(&consumer.name)
     .bind(now_ms())
+    .bind(BATCH as i64)
     .fetch_all(&consumer.db.pool)
     .await?;
+    let taken = rows.len();
     for row in rows {
         let event_id: String = row.try_get("event_id")?;
         let payload: String = row.try_get("payload")?;
@@ -167,7 +188,8 @@ async fn retry_due(consumer: &Consumer, retry: &RetryPolicy) -> anyhow::Result<(
                     metrics::counter!("events_dead_lettered_total", "consumer" => consumer.name.clone())
                         .increment(1);
                 }
-                let next = now_ms() + retry.delay(u32::try_from(attempts).unwrap_or(16)).as_millis() as i64;
+                let next =
+                    now_ms() + retry.delay(u32::try_from(attempts - 1).unwrap_or(16)).as_millis() as i64;
                 sqlx::query(
                     "UPDATE event_retries SET attempts = $1, next_attempt_at = $2, last_error = $3, dead = $4 \
                      WHERE event_id = $5 AND consumer = $6",
@@ -183,5 +205,5 @@ async fn retry_due(consumer: &Consumer, retry: &RetryPolicy) -> anyhow::Result<(
             }
         }
     }
-    Ok(())
+    Ok(taken)
 }

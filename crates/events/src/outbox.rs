@@ -142,9 +142,13 @@ impl Relay {
     pub async fn relay_once(&self) -> anyhow::Result<usize> {
         let now = now_ms();
         let lease_until = now + self.config.lease.as_millis() as i64;
+        // Events go out in the order they were written: nothing behind an event whose publish
+        // failed (and waits for its retry) is claimed before it.
         let claim = format!(
             "UPDATE outbox SET lease_until = $1 WHERE id IN (\
                SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 AND lease_until <= $2 \
+               AND NOT EXISTS (SELECT 1 FROM outbox AS waiting WHERE waiting.sent_at IS NULL \
+                               AND waiting.next_attempt_at > $2 AND waiting.id < outbox.id) \
                ORDER BY id LIMIT $3{}) \
              RETURNING id, payload, attempts",
             self.db.skip_locked()
@@ -166,7 +170,21 @@ impl Relay {
         for (i, (id, payload, attempts)) in batch.iter().enumerate() {
             let published = match serde_json::from_str::<CloudEvent>(payload) {
                 Ok(event) => self.bus.publish(&event).await,
-                Err(e) => Err(anyhow::Error::from(e).context("stored event does not parse")),
+                Err(e) => {
+                    // It can never be published: set it aside (kept, with the error) rather than
+                    // hold up every event behind it.
+                    tracing::error!(service = %self.service, event_id = %id, error = %e, "an outbox row that does not parse; set aside");
+                    sqlx::query(
+                        "UPDATE outbox SET sent_at = $1, lease_until = 0, last_error = $2 WHERE id = $3",
+                    )
+                    .bind(now_ms())
+                    .bind(format!("does not parse: {e}"))
+                    .bind(id)
+                    .execute(&self.db.pool)
+                    .await
+                    .context("setting an unparseable event aside")?;
+                    continue;
+                }
             };
             match published {
                 Ok(()) => {
@@ -198,7 +216,8 @@ impl Relay {
                     .execute(&self.db.pool)
                     .await
                     .context("recording a publish failure")?;
-                    // The bus is likely down: hand the rest back now rather than at lease end.
+                    // The bus is likely down: hand the rest back now rather than at lease end; they
+                    // wait behind this one (see the claim), so the order holds.
                     for (rest, _, _) in &batch[i + 1..] {
                         sqlx::query("UPDATE outbox SET lease_until = 0 WHERE id = $1")
                             .bind(rest)

@@ -27,7 +27,7 @@ use lapin::{
     types::{AMQPValue, FieldTable, ShortString},
 };
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{Consumer, EventBus, LocalHandler, RetryPolicy, bus::deliver_local};
 
@@ -95,6 +95,21 @@ impl RabbitBus {
         result
     }
 
+    /// Declare every consuming service's queues and bindings (from the registry of services)
+    /// before anything is published: an event published while a consumer has not started yet
+    /// waits in its queue instead of being routed nowhere.
+    pub async fn declare_consumers(&self, consumers: &[(&str, &[&str])]) -> anyhow::Result<()> {
+        let (conn, channel) = self.connect().await?;
+        for (service, types) in consumers {
+            let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
+            self.declare(&channel, service, &types)
+                .await
+                .with_context(|| format!("declaring {service}'s queues"))?;
+        }
+        let _ = conn.close(0, "declared".into()).await;
+        Ok(())
+    }
+
     /// Remove this namespace's exchange and the given services' queues (test clean-up).
     pub async fn delete_topology(&self, services: &[&str]) -> anyhow::Result<()> {
         let (conn, channel) = self.connect().await?;
@@ -111,8 +126,8 @@ impl RabbitBus {
 
     /// Declare the consumer's queues and bindings. Done before `subscribe` returns, so no event
     /// published after start-up can find the exchange without the service's queue bound to it.
-    async fn declare(&self, channel: &Channel, consumer: &Consumer) -> anyhow::Result<()> {
-        let queue = self.queue(&consumer.name);
+    async fn declare(&self, channel: &Channel, service: &str, event_types: &[String]) -> anyhow::Result<()> {
+        let queue = self.queue(service);
         let durable = QueueDeclareOptions { durable: true, ..Default::default() };
         channel.queue_declare(queue.clone().into(), durable, FieldTable::default()).await?;
         let mut retry_args = FieldTable::default();
@@ -120,7 +135,7 @@ impl RabbitBus {
         retry_args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(queue.clone().into()));
         channel.queue_declare(format!("{queue}.retry").into(), durable, retry_args).await?;
         channel.queue_declare(format!("{queue}.dead").into(), durable, FieldTable::default()).await?;
-        for event_type in &consumer.event_types {
+        for event_type in event_types {
             channel
                 .queue_bind(
                     queue.clone().into(),
@@ -136,7 +151,7 @@ impl RabbitBus {
 
     async fn consume(&self, consumer: &Consumer, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let (conn, channel) = self.connect().await?;
-        self.declare(&channel, consumer).await?;
+        self.declare(&channel, &consumer.name, &consumer.event_types).await?;
         let queue = self.queue(&consumer.name);
         let retry_queue = format!("{queue}.retry");
         let dead_queue = format!("{queue}.dead");
@@ -291,12 +306,19 @@ impl EventBus for RabbitBus {
         self.publish_raw(&self.exchange(), &event.event_type, &body, props).await
     }
 
-    async fn subscribe(&self, consumer: Arc<Consumer>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn subscribe(
+        &self,
+        consumer: Arc<Consumer>,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> anyhow::Result<()> {
         let bus = Self::new(&self.url, &self.namespace, self.retry);
         let (conn, channel) = bus.connect().await?;
-        bus.declare(&channel, &consumer).await.context("declaring the consumer's queues")?;
+        bus.declare(&channel, &consumer.name, &consumer.event_types)
+            .await
+            .context("declaring the consumer's queues")?;
         let _ = conn.close(0, "declared".into()).await;
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut failures = 0;
             while !shutdown.is_cancelled() {
                 match bus.consume(&consumer, &shutdown).await {
@@ -323,6 +345,7 @@ impl EventBus for RabbitBus {
         event_types: &[&str],
         handler: Arc<dyn LocalHandler>,
         shutdown: CancellationToken,
+        tasks: &TaskTracker,
     ) -> anyhow::Result<()> {
         let bus = Self::new(&self.url, &self.namespace, self.retry);
         let types: Vec<String> = event_types.iter().map(|t| (*t).to_owned()).collect();
@@ -330,7 +353,7 @@ impl EventBus for RabbitBus {
         // Bound before returning, like `subscribe`: nothing published after start-up is missed.
         let (conn, channel) = bus.connect().await?;
         let queue = bus.declare_local(&channel, &service, &types).await?;
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut session = Some((conn, channel, queue));
             let mut failures = 0;
             while !shutdown.is_cancelled() {

@@ -474,11 +474,9 @@ impl Drop for TestSystem {
             .join();
         }
         if let Some((url, ns)) = self.rabbit.take() {
-            delete_rabbit_namespace(
-                &url,
-                &ns,
-                &["identity", "catalog", "showtimes", "payments", "booking", "probe"],
-            );
+            let mut services: Vec<&str> = contracts::services::SERVICES.iter().map(|s| s.name).collect();
+            services.push("probe");
+            delete_rabbit_namespace(&url, &ns, &services);
         }
     }
 }
@@ -535,8 +533,9 @@ impl EventBus for FlakyBus {
         &self,
         consumer: Arc<events::Consumer>,
         shutdown: tokio_util::sync::CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
     ) -> anyhow::Result<()> {
-        self.inner.subscribe(consumer, shutdown).await
+        self.inner.subscribe(consumer, shutdown, tasks).await
     }
     async fn subscribe_local(
         &self,
@@ -544,8 +543,9 @@ impl EventBus for FlakyBus {
         event_types: &[&str],
         handler: Arc<dyn events::LocalHandler>,
         shutdown: tokio_util::sync::CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
     ) -> anyhow::Result<()> {
-        self.inner.subscribe_local(service, event_types, handler, shutdown).await
+        self.inner.subscribe_local(service, event_types, handler, shutdown, tasks).await
     }
     async fn dead_letter_count(&self, consumer: &str) -> anyhow::Result<u64> {
         self.inner.dead_letter_count(consumer).await

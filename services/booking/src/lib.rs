@@ -42,6 +42,7 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 pub struct AppState {
     pub db: Db,
     pub effects: Effects,
+    pub idempotency: platform::idempotency::Idempotency,
     pub clock: Clock,
     pub showtimes: Arc<showtimes_client::ShowtimesClient>,
     pub payments: Arc<payments_client::PaymentsClient>,
@@ -62,6 +63,10 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     let commands = Arc::new(commands::BookingCommands { payments: payments.clone() });
     let state = AppState {
         db: db.clone(),
+        idempotency: platform::idempotency::Idempotency::new(
+            db.clone(),
+            platform.settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default(),
+        ),
         effects: events::service::start_effects(&platform, &db, &bus, Some(commands))?,
         clock: platform.clock.clone(),
         showtimes: Arc::new(showtimes_client::ShowtimesClient::new(
@@ -73,12 +78,19 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
         hold_ttl_secs: platform.settings.parse_or("MARQUEE_HOLD_TTL_SECONDS", 600)?,
         seat_feed: Arc::new(live::SeatFeed::new()),
     };
-    bus.subscribe_local(SERVICE, live::EVENTS, state.seat_feed.clone(), platform.shutdown.clone()).await?;
+    bus.subscribe_local(
+        SERVICE,
+        live::EVENTS,
+        state.seat_feed.clone(),
+        platform.shutdown.clone(),
+        &platform.tasks,
+    )
+    .await?;
     let every = Duration::from_millis(platform.settings.parse_or("MARQUEE_HOLD_SWEEP_MS", 5_000)?);
     platform.tasks.spawn(sweeper::run(state.clone(), every, platform.shutdown.clone()));
     let reactions = Arc::new(reactions::Reactions { state: state.clone() });
     let consumer = Consumer::new(SERVICE, reactions::EVENTS, db.clone(), reactions);
-    bus.subscribe(Arc::new(consumer), platform.shutdown.clone()).await?;
+    bus.subscribe(Arc::new(consumer), platform.shutdown.clone(), &platform.tasks).await?;
     let (api, openapi) = routes::router(state);
     let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)

@@ -14,7 +14,8 @@ use sqlx::AnyConnection;
 
 use crate::{AppState, ops};
 
-pub const EVENTS: &[&str] = &[SHOWTIME_CANCELLED, PAYMENT_REFUNDED];
+/// What booking's queue takes (the registry's entry, so the broker and the code agree).
+pub const EVENTS: &[&str] = contracts::services::BOOKING.consumes;
 
 pub struct Reactions {
     pub state: AppState,

@@ -68,12 +68,15 @@ pub async fn hold(
 ) -> Result<Response, Problem> {
     let key = idempotency::key(&headers)?;
     let scope = format!("{}:POST /bookings", user.id);
-    Ok(idempotency::once(&state.db, &scope, key, &req, async {
-        let input = ops::hold::HoldInput { user: user.id, showtime_id: req.showtime_id, seats: &req.seats };
-        let booking = ops::hold::hold(&state, input).await?;
-        Ok((StatusCode::CREATED, json(&booking)?))
-    })
-    .await)
+    Ok(state
+        .idempotency
+        .once(&scope, key, &req, async {
+            let input =
+                ops::hold::HoldInput { user: user.id, showtime_id: req.showtime_id, seats: &req.seats };
+            let booking = ops::hold::hold(&state, input).await?;
+            Ok((StatusCode::CREATED, json(&booking)?))
+        })
+        .await)
 }
 
 #[utoipa::path(get, path = "/bookings/{id}", tag = "bookings", params(("id" = Uuid, Path)), security(("bearer" = [])),
@@ -129,12 +132,14 @@ pub async fn pay(
 ) -> Result<Response, Problem> {
     let key = idempotency::key(&headers)?;
     let scope = format!("{}:POST /bookings/{id}/pay", user.id);
-    Ok(idempotency::once(&state.db, &scope, key, &req, async {
-        let input = ops::pay::PayInput { booking: id, card: &req.payment_method };
-        let booking = ops::pay::pay(&state, &user, input).await?;
-        Ok((StatusCode::OK, json(&booking)?))
-    })
-    .await)
+    Ok(state
+        .idempotency
+        .once(&scope, key, &req, async {
+            let input = ops::pay::PayInput { booking: id, card: &req.payment_method };
+            let booking = ops::pay::pay(&state, &user, input).await?;
+            Ok((StatusCode::OK, json(&booking)?))
+        })
+        .await)
 }
 
 /// Cancel a booking (its owner or an admin). A held booking just ends; a confirmed one is

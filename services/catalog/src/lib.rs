@@ -61,7 +61,14 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     };
     // Subscribe before building the index: a write on another replica in between is then
     // applied after the build instead of lost.
-    bus.subscribe_local(SERVICE, reactions::MOVIE_EVENTS, indexer.clone(), platform.shutdown.clone()).await?;
+    bus.subscribe_local(
+        SERVICE,
+        reactions::MOVIE_EVENTS,
+        indexer.clone(),
+        platform.shutdown.clone(),
+        &platform.tasks,
+    )
+    .await?;
     if platform.settings.get("MARQUEE_DEMO").is_some_and(|v| v == "1" || v == "true") {
         seed_demo(&state).await?;
     }
@@ -72,6 +79,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     bus.subscribe(
         Arc::new(Consumer::new(SERVICE, reactions::RATING_EVENTS, db.clone(), ratings)),
         platform.shutdown.clone(),
+        &platform.tasks,
     )
     .await?;
 

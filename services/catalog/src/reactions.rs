@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use crate::{search::SearchIndex, store};
 
-pub const RATING_EVENTS: &[&str] = &[REVIEW_POSTED, REVIEW_UPDATED, REVIEW_DELETED];
+/// What catalog's queue takes (the registry's entry, so the broker and the code agree).
+pub const RATING_EVENTS: &[&str] = contracts::services::CATALOG.consumes;
 pub const MOVIE_EVENTS: &[&str] = &[MOVIE_CREATED, MOVIE_UPDATED, MOVIE_DELETED];
 
 pub fn cache_key(id: Uuid) -> String {

@@ -49,9 +49,8 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn from_settings(platform: &Platform) -> anyhow::Result<Self> {
-        let upstreams = routes::SERVICES
-            .iter()
-            .map(|&service| Upstream::from_settings(service, &platform.settings))
+        let upstreams = routes::services()
+            .map(|service| Upstream::from_settings(service, &platform.settings))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             upstreams: Arc::new(upstreams),

@@ -1,45 +1,22 @@
 //! Which service owns which path (ARCHITECTURE.md, "Services and ownership").
 
-/// Every service behind the gateway.
-pub const SERVICES: &[&str] = &[
-    "identity",
-    "catalog",
-    "showtimes",
-    "booking",
-    "payments",
-    "streaming",
-    "reviews",
-    "loyalty",
-    "notifications",
-    "analytics",
-    "recommendations",
-    "backup",
-];
+/// Every service behind the gateway (the registry's).
+pub fn services() -> impl Iterator<Item = &'static str> {
+    contracts::services::SERVICES.iter().map(|s| s.name)
+}
 
 /// The owner of a path under `/api/v1/`, or `None` for a prefix nobody serves.
 pub fn owner(path_under_v1: &str) -> Option<&'static str> {
     let mut segments = path_under_v1.trim_start_matches('/').split('/');
     let first = segments.next()?;
-    Some(match first {
-        "auth" | "users" => "identity",
-        "movies" | "genres" => "catalog",
-        // `showtimes/{id}/seats...` is booking's (seat maps come from seat claims).
-        "showtimes" => {
-            let _id = segments.next();
-            if segments.next() == Some("seats") { "booking" } else { "showtimes" }
+    // `showtimes/{id}/seats...` is booking's (seat maps come from seat claims).
+    if first == "showtimes" {
+        let _id = segments.next();
+        if segments.next() == Some("seats") {
+            return Some(contracts::services::BOOKING.name);
         }
-        "theaters" | "rooms" => "showtimes",
-        "bookings" | "tickets" => "booking",
-        "payments" | "plans" | "subscriptions" => "payments",
-        "playback" | "watchlist" | "media" | "stream" => "streaming",
-        "reviews" => "reviews",
-        "loyalty" | "rewards" => "loyalty",
-        "notifications" => "notifications",
-        "analytics" => "analytics",
-        "recommendations" => "recommendations",
-        "backups" => "backup",
-        _ => return None,
-    })
+    }
+    contracts::services::owner_of(first)
 }
 
 /// The fixed words of the API's paths (API.md); any other segment is an id.

@@ -12,7 +12,8 @@ use sqlx::AnyConnection;
 
 use crate::store;
 
-pub const ACTIVITY_EVENTS: &[&str] = &[USER_REGISTERED, BOOKING_CONFIRMED, PLAYBACK_STARTED];
+/// What identity's queue takes (the registry's entry, so the broker and the code agree).
+pub const ACTIVITY_EVENTS: &[&str] = contracts::services::IDENTITY.consumes;
 
 pub struct ActivityLog;
 

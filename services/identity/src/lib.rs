@@ -88,7 +88,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
 
     let consumer =
         Consumer::new(SERVICE, activity::ACTIVITY_EVENTS, db.clone(), Arc::new(activity::ActivityLog));
-    bus.subscribe(Arc::new(consumer), platform.shutdown.clone()).await?;
+    bus.subscribe(Arc::new(consumer), platform.shutdown.clone(), &platform.tasks).await?;
 
     let (api, openapi) = routes::router(state);
     let checks = events::service::readiness(&platform, &db, &bus);

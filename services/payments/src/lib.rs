@@ -35,6 +35,7 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 pub struct AppState {
     pub db: Db,
     pub effects: Effects,
+    pub idempotency: platform::idempotency::Idempotency,
     pub clock: Clock,
 }
 
@@ -42,6 +43,10 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     db.migrate(&migrator()).await?;
     let state = AppState {
         db: db.clone(),
+        idempotency: platform::idempotency::Idempotency::new(
+            db.clone(),
+            platform.settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default(),
+        ),
         effects: events::service::start_effects(&platform, &db, &bus, None)?,
         clock: platform.clock.clone(),
     };

@@ -337,7 +337,8 @@ pub async fn subscribe(
     let (Some(plan), Some(card), true) = (plan, card, errors.is_empty()) else {
         return Err(PaymentsError::Invalid(errors));
     };
-    if store::live_subscription(&state.db, user).await?.is_some() {
+    let live = store::live_subscription(&state.db, user).await?;
+    if live.as_ref().is_some_and(|s| s.status == "active") {
         return Err(PaymentsError::AlreadySubscribed);
     }
     let now = state.clock.now();
@@ -362,8 +363,14 @@ pub async fn subscribe(
         Charge::Declined(code) => Some(code),
         Charge::Succeeded => None,
     };
-    if declined.is_none() && !store::insert_subscription(work.conn(), &subscription).await? {
-        return Err(PaymentsError::AlreadySubscribed);
+    if declined.is_none() {
+        // A past-due subscription (its renewal was declined) gives way to the new one.
+        if let Some(past_due) = &live {
+            store::end_subscription(work.conn(), past_due.id, "past_due", to_ms(now)).await?;
+        }
+        if !store::insert_subscription(work.conn(), &subscription).await? {
+            return Err(PaymentsError::AlreadySubscribed);
+        }
     }
     let row = store::lock_reference(work.conn(), &reference, to_ms(now)).await?;
     let attempt = Attempt {
@@ -385,12 +392,18 @@ pub async fn subscribe(
     Ok(subscription)
 }
 
-/// Cancel at the end of the paid period: it stays active until then and is not renewed.
+/// Cancel at the end of the paid period: it stays active until then and is not renewed. A
+/// past-due subscription (nothing paid to use up) ends at once.
 pub async fn cancel_subscription(state: &AppState, user: Uuid) -> Result<Subscription, PaymentsError> {
     let current =
         store::live_subscription(&state.db, user).await?.ok_or(PaymentsError::NotFound("subscription"))?;
     let plan = store::plan(&state.db, &current.plan_id).await?.ok_or(PaymentsError::NotFound("plan"))?;
     let mut work = state.effects.begin(&state.db).await?;
+    if current.status == "past_due" {
+        store::end_subscription(work.conn(), current.id, "past_due", state.clock.now_ms()).await?;
+        work.commit().await?;
+        return Ok(Subscription { status: "cancelled".into(), ..current });
+    }
     if store::cancel_at_period_end(work.conn(), current.id).await? {
         work.emit(SUBSCRIPTION_CANCELLED, current.id.to_string(), &subscription_event(&current, &plan))
             .await?;
@@ -401,22 +414,34 @@ pub async fn cancel_subscription(state: &AppState, user: Uuid) -> Result<Subscri
     store::live_subscription(&state.db, user).await?.ok_or(PaymentsError::NotFound("subscription"))
 }
 
-/// Renew one claimed subscription: end it if cancelled, else charge the next period.
-pub async fn renew(state: &AppState, sub: &Subscription) -> anyhow::Result<()> {
-    let plan = store::plan(&state.db, &sub.plan_id).await?.ok_or_else(|| anyhow::anyhow!("unknown plan"))?;
+/// How often a declined renewal is tried in all before the subscription ends, and how far apart.
+pub const RENEWAL_TRIES: i64 = 3;
+pub const RENEWAL_RETRY_MS: i64 = 24 * 3600 * 1000;
+
+/// Renew one subscription claimed with `lease`: end it if it was cancelled, else charge the
+/// period that is due. Everything happens in one transaction that first checks the lease is
+/// still ours and re-reads the subscription (a cancel that came after the claim is seen), and
+/// the charge is filed under the period's own reference, so a period is kept charged once.
+pub async fn renew(state: &AppState, claimed: &Subscription, lease: i64) -> anyhow::Result<()> {
+    let plan =
+        store::plan(&state.db, &claimed.plan_id).await?.ok_or_else(|| anyhow::anyhow!("unknown plan"))?;
+    let now = state.clock.now();
     let mut work = state.effects.begin(&state.db).await?;
+    let Some((sub, failed_before)) = store::fence(work.conn(), claimed.id, lease, to_ms(now)).await? else {
+        tracing::info!(subscription_id = %claimed.id, "renewal taken over by another worker; leaving it");
+        return Ok(());
+    };
     if sub.cancel_at_period_end {
-        store::set_status(work.conn(), sub.id, "cancelled").await?;
+        store::end_subscription(work.conn(), sub.id, &sub.status, to_ms(now)).await?;
         work.commit().await?;
         tracing::info!(subscription_id = %sub.id, "subscription ended at the end of its period");
         return Ok(());
     }
     let card =
         processor::from_token(&sub.payment_token).ok_or_else(|| anyhow::anyhow!("unusable payment token"))?;
-    let now = state.clock.now();
     let charge = card.charge(now);
-    let start = sub.current_period_end;
-    let reference = period_reference(sub.id, start);
+    // The period that follows the one that ended: the same reference on every try.
+    let reference = period_reference(sub.id, sub.current_period_end);
     let row = store::lock_reference(work.conn(), &reference, to_ms(now)).await?;
     let attempt = Attempt {
         user_id: sub.user_id,
@@ -429,18 +454,36 @@ pub async fn renew(state: &AppState, sub: &Subscription) -> anyhow::Result<()> {
     capture(&mut work, attempt, row.kept_payment_id, now).await?;
     match charge {
         Charge::Succeeded => {
+            // A past-due subscription starts its new month now: it gave no service meanwhile.
+            let start = if sub.status == "past_due" { now } else { sub.current_period_end };
             let mut renewed = sub.clone();
             renewed.current_period_start = start;
             renewed.current_period_end = add_month(start);
-            store::set_period(work.conn(), sub.id, start, renewed.current_period_end).await?;
+            store::renewed(work.conn(), sub.id, start, renewed.current_period_end, to_ms(now)).await?;
             work.emit(SUBSCRIPTION_ACTIVATED, sub.id.to_string(), &subscription_event(&renewed, &plan))
                 .await?;
         }
         Charge::Declined(code) => {
-            // Past due: no more streaming until the user subscribes again with a good card.
-            store::set_status(work.conn(), sub.id, "past_due").await?;
-            work.emit(SUBSCRIPTION_CANCELLED, sub.id.to_string(), &subscription_event(sub, &plan)).await?;
-            tracing::warn!(subscription_id = %sub.id, code, "renewal declined; subscription past due");
+            let failed = failed_before + 1;
+            if failed >= RENEWAL_TRIES {
+                store::end_subscription(work.conn(), sub.id, &sub.status, to_ms(now)).await?;
+                tracing::warn!(subscription_id = %sub.id, code, "renewal declined again; subscription ended");
+            } else {
+                store::renewal_declined(
+                    work.conn(),
+                    sub.id,
+                    failed,
+                    to_ms(now) + RENEWAL_RETRY_MS,
+                    to_ms(now),
+                )
+                .await?;
+                tracing::warn!(subscription_id = %sub.id, code, failed, "renewal declined; subscription past due");
+            }
+            if sub.status == "active" {
+                // No more streaming until it is paid again.
+                work.emit(SUBSCRIPTION_CANCELLED, sub.id.to_string(), &subscription_event(&sub, &plan))
+                    .await?;
+            }
         }
     }
     work.commit().await?;

@@ -14,8 +14,8 @@ use crate::{AppState, ops, store};
 pub async fn renew_due(state: &AppState) -> anyhow::Result<usize> {
     let due = store::claim_due(&state.db, state.clock.now_ms(), 50).await?;
     let n = due.len();
-    for sub in due {
-        if let Err(e) = ops::renew(state, &sub).await {
+    for (sub, lease) in due {
+        if let Err(e) = ops::renew(state, &sub, lease).await {
             tracing::warn!(subscription_id = %sub.id, error = format!("{e:#}"), "renewal failed; the next pass tries again");
         }
     }

@@ -75,18 +75,20 @@ pub async fn create_payment(
 ) -> Result<Response, Problem> {
     let key = idempotency::key(&headers)?;
     let scope = format!("{}:POST /payments", caller.caller());
-    Ok(idempotency::once(&state.db, &scope, key, &req, async {
-        let input = ops::ChargeInput {
-            amount_cents: req.amount_cents,
-            currency: &req.currency,
-            reference: &req.reference,
-            user_id: req.user_id,
-            card: &req.payment_method,
-        };
-        let payment = ops::charge(&state, input).await?;
-        Ok((StatusCode::CREATED, json(&payment)?))
-    })
-    .await)
+    Ok(state
+        .idempotency
+        .once(&scope, key, &req, async {
+            let input = ops::ChargeInput {
+                amount_cents: req.amount_cents,
+                currency: &req.currency,
+                reference: &req.reference,
+                user_id: req.user_id,
+                card: &req.payment_method,
+            };
+            let payment = ops::charge(&state, input).await?;
+            Ok((StatusCode::CREATED, json(&payment)?))
+        })
+        .await)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -161,11 +163,13 @@ pub async fn refund(
     };
     let key = idempotency::key(&headers)?;
     let scope = format!("{}:POST /payments/{id}/refund", caller.caller());
-    Ok(idempotency::once(&state.db, &scope, key, &req, async {
-        let (refund, payment) = ops::refund(&state, id, req.amount_cents).await?;
-        Ok((StatusCode::CREATED, json(&RefundAnswer { refund, payment })?))
-    })
-    .await)
+    Ok(state
+        .idempotency
+        .once(&scope, key, &req, async {
+            let (refund, payment) = ops::refund(&state, id, req.amount_cents).await?;
+            Ok((StatusCode::CREATED, json(&RefundAnswer { refund, payment })?))
+        })
+        .await)
 }
 
 /// Close what payments were for (services and admins): everything captured for the reference
@@ -226,11 +230,13 @@ pub async fn subscribe(
 ) -> Result<Response, Problem> {
     let key = idempotency::key(&headers)?;
     let scope = format!("{}:POST /subscriptions", user.id);
-    Ok(idempotency::once(&state.db, &scope, key, &req, async {
-        let subscription = ops::subscribe(&state, user.id, &req.plan_id, &req.payment_method).await?;
-        Ok((StatusCode::CREATED, json(&subscription)?))
-    })
-    .await)
+    Ok(state
+        .idempotency
+        .once(&scope, key, &req, async {
+            let subscription = ops::subscribe(&state, user.id, &req.plan_id, &req.payment_method).await?;
+            Ok((StatusCode::CREATED, json(&subscription)?))
+        })
+        .await)
 }
 
 /// Your current subscription.

@@ -370,52 +370,103 @@ pub async fn cancel_at_period_end(tx: &mut AnyConnection, id: Uuid) -> anyhow::R
     Ok(n == 1)
 }
 
-/// Claim subscriptions whose period has ended, for one renewal pass (a lease, so replicas
-/// share the work without charging anyone twice).
-pub async fn claim_due(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<Subscription>> {
+/// Claim subscriptions that are due, for one renewal pass: active ones whose period ended, and
+/// past-due ones whose retry time came. Each claim is a lease whose value fences the renewal:
+/// only the holder of that lease value may change the subscription ([`fence`]), so a replica
+/// that stalled past its lease cannot act after the next one claimed it.
+pub async fn claim_due(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<(Subscription, i64)>> {
+    let lease = now + 60_000;
     let sql = format!(
         "UPDATE subscriptions SET renewal_lease_until = $1 WHERE id IN (\
-           SELECT id FROM subscriptions WHERE status = 'active' AND current_period_end <= $2 \
-           AND renewal_lease_until <= $2 ORDER BY current_period_end LIMIT $3{}) \
+           SELECT id FROM subscriptions WHERE renewal_lease_until <= $2 \
+           AND ((status = 'active' AND current_period_end <= $2) OR (status = 'past_due' AND retry_at <= $2)) \
+           ORDER BY current_period_end LIMIT $3{}) \
          RETURNING {SUBSCRIPTION_COLUMNS}",
         db.skip_locked()
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(now + 60_000)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(subscription_from).collect()
+    let rows =
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lease).bind(now).bind(limit).fetch_all(&db.pool).await?;
+    rows.iter().map(|r| Ok((subscription_from(r)?, lease))).collect()
 }
 
-pub async fn set_period(
+/// A claimed subscription as it is now, locked for the renewal's transaction; `None` when the
+/// lease `lease` is no longer the one it holds (another replica took it over).
+pub async fn fence(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    lease: i64,
+    now: i64,
+) -> anyhow::Result<Option<(Subscription, i64)>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE subscriptions SET updated_at = $1 WHERE id = $2 AND renewal_lease_until = $3 \
+         RETURNING {SUBSCRIPTION_COLUMNS}, failed_renewals"
+    )))
+    .bind(now)
+    .bind(id.to_string())
+    .bind(lease)
+    .fetch_optional(tx)
+    .await?;
+    row.map(|r| Ok((subscription_from(&r)?, r.try_get("failed_renewals")?))).transpose()
+}
+
+/// The renewal was paid: the new period, active, the lease given back.
+pub async fn renewed(
     tx: &mut AnyConnection,
     id: Uuid,
     start: OffsetDateTime,
     end: OffsetDateTime,
+    now: i64,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE subscriptions SET current_period_start = $1, current_period_end = $2, renewal_lease_until = 0, \
-         updated_at = $3 WHERE id = $4",
+        "UPDATE subscriptions SET status = 'active', current_period_start = $1, current_period_end = $2, \
+         failed_renewals = 0, retry_at = 0, renewal_lease_until = 0, updated_at = $3 WHERE id = $4",
     )
     .bind(to_ms(start))
     .bind(to_ms(end))
-    .bind(now_ms())
+    .bind(now)
     .bind(id.to_string())
     .execute(tx)
     .await?;
     Ok(())
 }
 
-pub async fn set_status(tx: &mut AnyConnection, id: Uuid, status: &str) -> anyhow::Result<()> {
+/// The renewal was declined: past due, to be tried again at `retry_at`.
+pub async fn renewal_declined(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    failed_renewals: i64,
+    retry_at: i64,
+    now: i64,
+) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE subscriptions SET status = $1, renewal_lease_until = 0, updated_at = $2 WHERE id = $3",
+        "UPDATE subscriptions SET status = 'past_due', failed_renewals = $1, retry_at = $2, renewal_lease_until = 0, \
+         updated_at = $3 WHERE id = $4",
     )
-    .bind(status)
-    .bind(now_ms())
+    .bind(failed_renewals)
+    .bind(retry_at)
+    .bind(now)
     .bind(id.to_string())
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// End a subscription now if it is `from`; false when it was not.
+pub async fn end_subscription(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    from: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let n = sqlx::query(
+        "UPDATE subscriptions SET status = 'cancelled', renewal_lease_until = 0, updated_at = $1 \
+         WHERE id = $2 AND status = $3",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(from)
+    .execute(tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }

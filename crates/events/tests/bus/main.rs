@@ -16,6 +16,11 @@ use testkit::{FlakyBus, TestSystem, eventually};
 
 const PROBE_EVENT: &str = "probe.happened";
 
+/// The probe's own tasks: the test's system stops without waiting for them.
+fn tasks() -> tokio_util::task::TaskTracker {
+    tokio_util::task::TaskTracker::new()
+}
+
 /// Counts the events it handled; fails those whose data says `"fail": true`.
 #[derive(Default)]
 struct Probe {
@@ -36,7 +41,7 @@ async fn probe(sys: &TestSystem, types: &[&str]) -> (Arc<Probe>, Arc<Consumer>, 
     let handler = Arc::new(Probe::default());
     let consumer = Arc::new(Consumer::new("probe", types, db.clone(), handler.clone()));
     sys.new_bus()
-        .subscribe(consumer.clone(), sys.running.as_ref().expect("running").shutdown_token())
+        .subscribe(consumer.clone(), sys.running.as_ref().expect("running").shutdown_token(), &tasks())
         .await
         .expect("subscribed");
     (handler, consumer, db)
@@ -164,6 +169,111 @@ async fn two_relays_on_one_outbox_publish_each_event_once() {
     );
 }
 
+/// A consumer that sleeps on each event.
+struct Sleepy(Duration);
+
+#[async_trait::async_trait]
+impl EventHandler for Sleepy {
+    async fn handle(&self, _tx: &mut AnyConnection, _event: &CloudEvent) -> anyhow::Result<()> {
+        tokio::time::sleep(self.0).await;
+        Ok(())
+    }
+}
+
+/// Issue 9, finding 15: the in-process bus ran every consumer inside the producer's relay, so
+/// one slow consumer held up the producer's whole outbox (and every other consumer).
+#[tokio::test]
+async fn a_slow_consumer_holds_up_neither_the_producer_nor_the_other_consumers() {
+    let sys = TestSystem::start().await;
+    let db = sys.storage.database("probe").await.expect("probe database");
+    let sleepy =
+        Arc::new(Consumer::new("probe", &["user.registered"], db, Arc::new(Sleepy(Duration::from_secs(4)))));
+    sys.new_bus()
+        .subscribe(sleepy, sys.running.as_ref().expect("running").shutdown_token(), &tasks())
+        .await
+        .expect("subscribed");
+    let (token, _) = sys.user_token().await;
+    let started = std::time::Instant::now();
+    // identity's own consumer records the registration in the activity log.
+    let recorded = eventually(Duration::from_secs(3), || async {
+        let activity = sys.get("/api/v1/users/me/activity", Some(&token)).await.body;
+        activity["items"].as_array().is_some_and(|i| i.iter().any(|a| a["kind"] == "registered"))
+    })
+    .await;
+    assert!(recorded, "the activity log did not wait for the slow consumer ({:?})", started.elapsed());
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
+        .fetch_one(&sys.db("identity").pool)
+        .await
+        .expect("count");
+    assert_eq!(pending, 0, "identity's outbox went out while the slow consumer was still busy");
+}
+
+/// Fails its first publish, then records the order of what it publishes.
+#[derive(Default)]
+struct FirstFails {
+    calls: AtomicUsize,
+    order: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl events::EventBus for FirstFails {
+    async fn publish(&self, event: &CloudEvent) -> anyhow::Result<()> {
+        anyhow::ensure!(self.calls.fetch_add(1, Ordering::SeqCst) > 0, "the broker blinked");
+        self.order.lock().expect("lock").push(event.subject.clone());
+        Ok(())
+    }
+    async fn subscribe(
+        &self,
+        _: Arc<Consumer>,
+        _: tokio_util::sync::CancellationToken,
+        _: &tokio_util::task::TaskTracker,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn subscribe_local(
+        &self,
+        _: &str,
+        _: &[&str],
+        _: Arc<dyn events::LocalHandler>,
+        _: tokio_util::sync::CancellationToken,
+        _: &tokio_util::task::TaskTracker,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn dead_letter_count(&self, _: &str) -> anyhow::Result<u64> {
+        Ok(0)
+    }
+    async fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Finding 15: a failed publish handed the rest of its batch back ahead of itself, so events
+/// went out of order.
+#[tokio::test]
+async fn a_failed_publish_keeps_the_events_in_their_order() {
+    let sys = TestSystem::start().await;
+    let producer = sys.storage.database("producer").await.expect("database");
+    let bus = Arc::new(FirstFails::default());
+    let outbox = Outbox::new();
+    let mut tx = producer.pool.begin().await.expect("tx");
+    for n in 0..5 {
+        let e =
+            CloudEvent::new("producer", PROBE_EVENT, format!("e{n}"), &serde_json::json!({})).expect("event");
+        outbox.add(&mut tx, e).await.expect("outbox");
+    }
+    tx.commit().await.expect("commit");
+    let relay = Relay::new("producer", producer.clone(), bus.clone(), outbox)
+        .with_config(RelayConfig { max_backoff: Duration::from_millis(50), ..Default::default() });
+    let drained = eventually(Duration::from_secs(5), || async {
+        relay.relay_once().await.expect("relay step");
+        relay.pending().await.expect("pending") == 0
+    })
+    .await;
+    assert!(drained);
+    assert_eq!(*bus.order.lock().expect("lock"), ["e0", "e1", "e2", "e3", "e4"]);
+}
+
 /// Only where there is a broker to lose: the RabbitMQ bus reconnects, publisher and consumer.
 #[tokio::test]
 async fn the_rabbitmq_bus_recovers_when_its_connection_is_cut() {
@@ -183,7 +293,7 @@ async fn the_rabbitmq_bus_recovers_when_its_connection_is_cut() {
     let db = sys.storage.database("probe").await.expect("probe database");
     let handler = Arc::new(Probe::default());
     let consumer = Arc::new(Consumer::new("probe", &[PROBE_EVENT], db, handler.clone()));
-    bus.subscribe(consumer, sys.running.as_ref().expect("running").shutdown_token())
+    bus.subscribe(consumer, sys.running.as_ref().expect("running").shutdown_token(), &tasks())
         .await
         .expect("subscribed");
     bus.publish(&event(false)).await.expect("published while up");

@@ -1,6 +1,7 @@
 //! payments through the gateway, in the embedded mode or on PostgreSQL, RabbitMQ and Redis.
 
 mod charges;
+mod idempotency;
 mod refunds;
 mod subscriptions;
 

@@ -1,5 +1,5 @@
 use events::{Commands, Effects, Outbox};
-use payments::{AppState, renewals::renew_due};
+use payments::{AppState, ops, renewals::renew_due, store};
 use serde_json::json;
 use testkit::TestSystem;
 
@@ -22,8 +22,9 @@ fn state(sys: &TestSystem) -> AppState {
     // The running relay polls the outbox, so this state's own (unwatched) outbox is enough.
     AppState {
         db: sys.db("payments"),
+        idempotency: platform::idempotency::Idempotency::new(sys.db("payments"), "test"),
         effects: Effects::new("payments", Outbox::new(), Commands::default()),
-        clock: platform::clock::Clock::system(),
+        clock: sys.clock.clone(),
     }
 }
 
@@ -110,18 +111,111 @@ async fn a_renewal_the_card_declines_leaves_the_subscription_past_due() {
     let (token, user) = sys.user_token().await;
     // Take a good subscription, then swap in a token that will decline (a card that ran dry).
     sys.post("/api/v1/subscriptions", subscribe("premium", GOOD), Some(&token)).await;
-    let declining =
-        payments::processor::check(&serde_json::from_value(card(DECLINED)).expect("card")).expect("valid");
-    sqlx::query("UPDATE subscriptions SET payment_token = $1 WHERE user_id = $2")
-        .bind(&declining.token)
-        .bind(&user)
-        .execute(&sys.db("payments").pool)
-        .await
-        .expect("swapped");
+    card_becomes(&sys, &user, DECLINED).await;
     end_period_now(&sys, &user).await;
     renew_due(&state(&sys)).await.expect("pass");
     let s = sys.get("/api/v1/subscriptions/me", Some(&token)).await.body;
     assert_eq!(s["status"], "past_due");
     let failed = sys.get("/api/v1/payments", Some(&token)).await.body;
     assert_eq!(failed["items"][0]["failure_code"], "card_declined");
+}
+
+/// Swap in a processor token for `number` (a card that ran dry, or a good one again).
+async fn card_becomes(sys: &TestSystem, user: &str, number: &str) {
+    let checked =
+        payments::processor::check(&serde_json::from_value(card(number)).expect("card")).expect("valid");
+    sqlx::query("UPDATE subscriptions SET payment_token = $1 WHERE user_id = $2")
+        .bind(&checked.token)
+        .bind(user)
+        .execute(&sys.db("payments").pool)
+        .await
+        .expect("swapped");
+}
+
+async fn payments_total(sys: &TestSystem, token: &str) -> i64 {
+    sys.get("/api/v1/payments", Some(token)).await.body["total"].as_i64().unwrap_or(-1)
+}
+
+/// Issue 9, finding 10: a past-due subscription blocked a new one (409) and could not be
+/// cancelled, for ever.
+#[tokio::test]
+async fn a_past_due_subscription_can_be_cancelled_or_replaced() {
+    let sys = TestSystem::start().await;
+    for replace in [false, true] {
+        let (token, user) = sys.user_token().await;
+        sys.post("/api/v1/subscriptions", subscribe("basic", GOOD), Some(&token)).await;
+        card_becomes(&sys, &user, DECLINED).await;
+        end_period_now(&sys, &user).await;
+        renew_due(&state(&sys)).await.expect("pass");
+        assert_eq!(sys.get("/api/v1/subscriptions/me", Some(&token)).await.body["status"], "past_due");
+        if !replace {
+            let gone = sys
+                .send("DELETE", &format!("{}/api/v1/subscriptions/me", sys.gateway), None, Some(&token))
+                .await;
+            assert_eq!(
+                (gone.status, gone.body["status"].as_str()),
+                (200, Some("cancelled")),
+                "{}",
+                gone.body
+            );
+            assert_eq!(sys.get("/api/v1/subscriptions/me", Some(&token)).await.status, 404);
+        }
+        let again = sys.post("/api/v1/subscriptions", subscribe("standard", GOOD), Some(&token)).await;
+        assert_eq!((again.status, again.body["status"].as_str()), (201, Some("active")), "{}", again.body);
+        assert_eq!(sys.get("/api/v1/subscriptions/me", Some(&token)).await.body["plan_id"], "standard");
+    }
+}
+
+/// A declined renewal is tried again a day later; paid, the subscription is active again.
+#[tokio::test]
+async fn a_past_due_renewal_is_retried_and_recovers() {
+    let sys = TestSystem::start().await;
+    let (token, user) = sys.user_token().await;
+    sys.post("/api/v1/subscriptions", subscribe("basic", GOOD), Some(&token)).await;
+    card_becomes(&sys, &user, NO_FUNDS).await;
+    end_period_now(&sys, &user).await;
+    renew_due(&state(&sys)).await.expect("pass");
+    assert_eq!(renew_due(&state(&sys)).await.expect("pass"), 0, "not retried at once");
+    card_becomes(&sys, &user, GOOD).await;
+    sys.clock.advance(std::time::Duration::from_secs(24 * 3600 + 1));
+    assert_eq!(renew_due(&state(&sys)).await.expect("pass"), 1);
+    assert_eq!(sys.get("/api/v1/subscriptions/me", Some(&token)).await.body["status"], "active");
+    assert_eq!(payments_total(&sys, &token).await, 3, "the first month, the declined try, the paid one");
+    sys.assert_ledger_clean(std::time::Duration::from_secs(5)).await;
+}
+
+/// Finding 10: a renewal claim had no fencing, so a replica that stalled past its lease and the
+/// next claimer both charged one period.
+#[tokio::test]
+async fn a_renewal_taken_over_by_another_worker_charges_the_period_once() {
+    let sys = TestSystem::start().await;
+    let (token, user) = sys.user_token().await;
+    sys.post("/api/v1/subscriptions", subscribe("basic", GOOD), Some(&token)).await;
+    end_period_now(&sys, &user).await;
+    let db = sys.db("payments");
+    let stalled = store::claim_due(&db, sys.clock.now_ms(), 10).await.expect("claim");
+    assert_eq!(stalled.len(), 1);
+    sys.clock.advance(std::time::Duration::from_secs(61)); // the stalled worker's lease runs out
+    let next = store::claim_due(&db, sys.clock.now_ms(), 10).await.expect("claim");
+    assert_eq!(next.len(), 1, "the next worker claims it");
+    ops::renew(&state(&sys), &next[0].0, next[0].1).await.expect("renewed");
+    ops::renew(&state(&sys), &stalled[0].0, stalled[0].1).await.expect("fenced off, not an error");
+    assert_eq!(payments_total(&sys, &token).await, 2, "the first month and one renewal");
+    sys.assert_ledger_clean(std::time::Duration::from_secs(5)).await;
+}
+
+/// Finding 10: a cancel between the renewal's claim and its charge was still charged.
+#[tokio::test]
+async fn a_cancel_after_the_renewal_was_claimed_is_not_charged() {
+    let sys = TestSystem::start().await;
+    let (token, user) = sys.user_token().await;
+    sys.post("/api/v1/subscriptions", subscribe("basic", GOOD), Some(&token)).await;
+    end_period_now(&sys, &user).await;
+    let claimed = store::claim_due(&sys.db("payments"), sys.clock.now_ms(), 10).await.expect("claim");
+    let cancelled =
+        sys.send("DELETE", &format!("{}/api/v1/subscriptions/me", sys.gateway), None, Some(&token)).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    ops::renew(&state(&sys), &claimed[0].0, claimed[0].1).await.expect("pass");
+    assert_eq!(payments_total(&sys, &token).await, 1, "not charged after the cancel");
+    assert_eq!(sys.get("/api/v1/subscriptions/me", Some(&token)).await.status, 404, "ended");
 }
