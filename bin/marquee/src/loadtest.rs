@@ -35,6 +35,12 @@ pub struct LoadtestArgs {
     /// `overhead` only: the catalog's own URL (default: taken from the gateway's /health).
     #[arg(long)]
     pub direct_url: Option<String>,
+    /// `rush` only: an admin's email, to run the ledger check after the rush.
+    #[arg(long, env = "MARQUEE_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// `rush` only: that admin's password.
+    #[arg(long, env = "MARQUEE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
 }
 
 /// What one kind of request measured.

@@ -151,7 +151,30 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
         bookings as f64 / selling
     );
     oversell_check(&http, &base, &shows, &sold).await?;
+    match (&args.admin_email, &args.admin_password) {
+        (Some(email), Some(password)) => ledger_check(&http, &base, email, password).await?,
+        _ => println!("ledger check: skipped (give --admin-email and --admin-password)"),
+    }
     Ok(total)
+}
+
+/// The ledger check once the rush has settled: refunds owed for bookings that ended are carried
+/// out within moments, so it is run again for a while until it is clean.
+async fn ledger_check(http: &reqwest::Client, base: &str, email: &str, password: &str) -> anyhow::Result<()> {
+    let token = crate::ledger::admin_token(http, base, email, password).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = crate::ledger::check(http, base, &token).await?;
+        if report.is_clean() || Instant::now() >= deadline {
+            for violation in report.violations.iter().take(20) {
+                println!("  {violation}");
+            }
+            println!("{}", report.summary());
+            anyhow::ensure!(report.is_clean(), "the ledger check failed");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Every seat confirmed to a buyer once, and the seat maps showing exactly those as booked.

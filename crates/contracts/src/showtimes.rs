@@ -26,3 +26,42 @@ pub struct ShowtimeCancelled {
     pub showtime_id: Uuid,
     pub movie_id: Uuid,
 }
+
+/// `GET /showtimes/{id}` as other services read it (booking: the price, the start, the status).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShowtimeView {
+    pub id: Uuid,
+    pub movie_id: Uuid,
+    pub room_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    pub price_cents: i64,
+    pub currency: String,
+    /// `scheduled` or `cancelled`.
+    pub status: String,
+}
+
+/// One seat of a room's layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeatView {
+    pub seat: String,
+    /// `standard`, `premium` or `accessible`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowView {
+    pub row: String,
+    pub seats: Vec<SeatView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayoutView {
+    pub rows: Vec<RowView>,
+}
+
+/// `GET /rooms/{id}` as other services read it (booking: the seats and their kinds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomView {
+    pub layout: LayoutView,
+}

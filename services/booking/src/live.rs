@@ -33,6 +33,47 @@ impl SeatFeed {
     }
 }
 
+impl SeatFeed {
+    /// The Server-Sent Events of one showtime: a `seat` event per seat whose status changes,
+    /// and a `lagged` event when the client fell behind and should reload the seat map.
+    pub fn events_of(
+        &self,
+        showtime: Uuid,
+    ) -> impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>> + use<>
+    {
+        use axum::response::sse::Event;
+        use futures_util::StreamExt;
+        use tokio::sync::broadcast::error::RecvError;
+
+        let receiver = self.sender.subscribe();
+        futures_util::stream::unfold(receiver, move |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(change) if change.showtime_id == showtime => {
+                        let events: Vec<Result<Event, std::convert::Infallible>> = change
+                            .seats
+                            .iter()
+                            .map(|seat| {
+                                let data =
+                                    serde_json::json!({"seat": seat, "status": change.status}).to_string();
+                                Ok(Event::default().event("seat").data(data))
+                            })
+                            .collect();
+                        return Some((futures_util::stream::iter(events), receiver));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        let lagged = vec![Ok(Event::default().event("lagged").data("reload the seat map"))];
+                        return Some((futures_util::stream::iter(lagged), receiver));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        })
+        .flatten()
+    }
+}
+
 impl Default for SeatFeed {
     fn default() -> Self {
         Self::new()

@@ -186,34 +186,6 @@ pub async fn seat_stream(
 ) -> axum::response::Sse<
     impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
 > {
-    use axum::response::sse::{Event, KeepAlive};
-    use futures_util::StreamExt;
-    use tokio::sync::broadcast::error::RecvError;
-
-    let receiver = state.seat_feed.sender.subscribe();
-    let stream = futures_util::stream::unfold(receiver, move |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(change) if change.showtime_id == id => {
-                    let events: Vec<Result<Event, std::convert::Infallible>> = change
-                        .seats
-                        .iter()
-                        .map(|seat| {
-                            let data = serde_json::json!({"seat": seat, "status": change.status}).to_string();
-                            Ok(Event::default().event("seat").data(data))
-                        })
-                        .collect();
-                    return Some((futures_util::stream::iter(events), receiver));
-                }
-                Ok(_) => continue,
-                Err(RecvError::Lagged(_)) => {
-                    let lagged = vec![Ok(Event::default().event("lagged").data("reload the seat map"))];
-                    return Some((futures_util::stream::iter(lagged), receiver));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    })
-    .flatten();
-    axum::response::Sse::new(stream).keep_alive(KeepAlive::default())
+    let stream = state.seat_feed.events_of(id);
+    axum::response::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default())
 }

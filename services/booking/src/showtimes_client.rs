@@ -1,5 +1,6 @@
 //! What booking needs to know of a showtime, asked of the showtimes service over HTTP (timeout,
-//! breaker) and cached briefly: its room's seats and kinds, its price, its start and status.
+//! breaker; the types are `contracts::showtimes`') and cached briefly: its room's seats and
+//! kinds, its price, its start and status.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,39 +12,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Seat {
-    pub seat: String,
-    pub kind: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Row {
-    pub row: String,
-    pub seats: Vec<Seat>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Layout {
-    rows: Vec<Row>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RoomAnswer {
-    layout: Layout,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ShowtimeAnswer {
-    id: Uuid,
-    movie_id: Uuid,
-    room_id: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
-    starts_at: OffsetDateTime,
-    price_cents: i64,
-    currency: String,
-    status: String,
-}
+use contracts::showtimes::{RoomView, ShowtimeView};
+pub use contracts::showtimes::{RowView as Row, SeatView as Seat};
 
 /// A showtime with its room's seats.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,11 +76,10 @@ impl ShowtimesClient {
 
     /// The showtime as showtimes has it now.
     pub async fn fresh(&self, id: Uuid) -> Result<Option<ShowtimeInfo>, Unavailable> {
-        let Some(s) = self.client.get_json::<ShowtimeAnswer>(&format!("/api/v1/showtimes/{id}")).await?
-        else {
+        let Some(s) = self.client.get_json::<ShowtimeView>(&format!("/api/v1/showtimes/{id}")).await? else {
             return Ok(None);
         };
-        let Some(room) = self.client.get_json::<RoomAnswer>(&format!("/api/v1/rooms/{}", s.room_id)).await?
+        let Some(room) = self.client.get_json::<RoomView>(&format!("/api/v1/rooms/{}", s.room_id)).await?
         else {
             return Ok(None);
         };

@@ -21,6 +21,8 @@ async fn the_overhead_scenario_measures_bare_direct_and_gateway_alike() {
         duration: 1,
         concurrency: 2,
         direct_url: None, // found through the gateway's /health
+        admin_email: None,
+        admin_password: None,
     };
     let results = marquee::loadtest::run(args).await.expect("ran");
     for name in [marquee::overhead::BARE, marquee::overhead::DIRECT, marquee::overhead::GATEWAY] {
@@ -30,4 +32,57 @@ async fn the_overhead_scenario_measures_bare_direct_and_gateway_alike() {
     }
     let (direct, gateway) = marquee::overhead::ratios(&results).expect("ratios");
     assert!(direct > 0.0 && gateway > 0.0);
+}
+
+/// The rush: buyers racing for seats, hold then pay; it checks no seat went twice and ends with
+/// the ledger check.
+#[tokio::test]
+async fn the_rush_sells_seats_once_and_ends_with_a_clean_ledger() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let theater = sys
+        .post(
+            "/api/v1/theaters",
+            json!({"name": "T", "city": "C", "address": "A", "timezone": "UTC"}),
+            Some(&admin),
+        )
+        .await;
+    let room = sys
+        .post(
+            &format!("/api/v1/theaters/{}/rooms", theater.body["id"].as_str().expect("theater")),
+            json!({"name": "R", "rows": ["A", "B", "C"], "seats_per_row": 8}),
+            Some(&admin),
+        )
+        .await;
+    let movie = sys
+        .post(
+            "/api/v1/movies",
+            json!({"title": "Rush", "genres": ["drama"], "runtime_minutes": 90}),
+            Some(&admin),
+        )
+        .await;
+    let starts = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let show = sys
+        .post(
+            "/api/v1/showtimes",
+            json!({"movie_id": movie.body["id"], "room_id": room.body["id"], "starts_at": starts, "price_cents": 900}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(show.status, 201, "{}", show.body);
+    let args = marquee::loadtest::LoadtestArgs {
+        url: sys.gateway.clone(),
+        scenario: "rush".into(),
+        duration: 2,
+        concurrency: 4,
+        direct_url: None,
+        admin_email: Some(testkit::ADMIN_EMAIL.into()),
+        admin_password: Some(testkit::ADMIN_PASSWORD.into()),
+    };
+    let results = marquee::loadtest::run(args).await.expect("the rush, its oversell and ledger checks");
+    assert!(results["pay"].latencies.len() > 3, "some bookings were paid");
+    let report = sys.assert_ledger_clean(std::time::Duration::from_secs(5)).await;
+    assert!(report.confirmed > 0);
 }

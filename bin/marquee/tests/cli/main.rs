@@ -311,3 +311,20 @@ async fn serve_runs_replicas_and_the_gateway_as_separate_processes() {
         testkit::delete_rabbit_namespace(&url, &namespace, &["identity"]);
     }
 }
+
+/// The deploy files run every service this build contains, on the registry's ports.
+#[test]
+fn the_deploy_files_run_every_service_of_the_registry() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let read =
+        |file: &str| std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let (compose, k8s, script) =
+        (read("compose.yaml"), read("k8s/services.yaml"), read("run-distributed.sh"));
+    for name in marquee::services::SERVICES.iter().copied().chain(["gateway"]) {
+        let port = marquee::services::default_port(name);
+        let command = format!(r#"["serve", "{name}", "--port", "{port}"]"#);
+        assert!(compose.contains(&command), "compose.yaml runs {name} on {port}: {command}");
+        assert!(k8s.contains(&format!(r#"["serve", "{name}"]"#)), "k8s/services.yaml runs {name}");
+        assert!(script.contains(name), "run-distributed.sh starts {name}");
+    }
+}

@@ -232,3 +232,24 @@ async fn a_cancelled_showtime_refunds_everyone_after_a_payments_outage() {
     reported.sort();
     assert_eq!(reported, [2000, 2000, 3000], "each cancellation says what is refunded");
 }
+
+/// Finding 4: the sweeper picked an expired hold while its pay was charging the card and ended
+/// it under the pay: money and booking came apart. A booking that is charging is the pay's
+/// until the charge has an outcome.
+#[tokio::test]
+async fn a_hold_that_runs_out_while_its_card_is_charged_is_left_to_the_pay() {
+    let proxy = FaultProxy::start().await.expect("proxy");
+    let settings = test_settings().with("MARQUEE_HOLD_TTL_SECONDS", "1").with("MARQUEE_HOLD_SWEEP_MS", "50");
+    let sys = TestSystem::start_routed(settings, &[("payments", &proxy)]).await;
+    let admin = sys.admin_token().await;
+    let show = showtime(&sys, &admin, 2, 6, 24).await;
+    let (token, _) = sys.user_token().await;
+    let id = hold(&sys, &token, &show, &["A1"]).await.body["id"].as_str().expect("id").to_owned();
+    // The charge takes 2 s; the hold ends after 1 s, and the sweeper passes every 50 ms.
+    proxy.faults.stall_next(1, Duration::from_millis(2_000));
+    let paid = sys.post(&format!("/api/v1/bookings/{id}/pay"), card(GOOD), Some(&token)).await;
+    assert_eq!((paid.status, status_of(&paid).as_str()), (200, "confirmed"), "{}", paid.body);
+    let (other, _) = sys.user_token().await;
+    assert_eq!(hold(&sys, &other, &show, &["A1"]).await.status, 409, "the seat is sold");
+    sys.assert_ledger_clean(Duration::from_secs(5)).await;
+}
