@@ -185,25 +185,42 @@ pub async fn charge(state: &AppState, input: ChargeInput<'_>) -> Result<Payment,
         return Err(PaymentsError::Invalid(errors));
     };
     let now = state.clock.now();
-    let mut work = state.effects.begin(&state.db).await?;
-    let row = store::lock_reference(work.conn(), reference, to_ms(now)).await?;
-    if row.closed {
-        return Err(PaymentsError::ReferenceClosed);
-    }
-    // The simulated processor answers at once, in-process: its charge and our record share the
-    // transaction that holds the reference's lock.
-    let charge = card.charge(now);
-    let attempt = Attempt {
-        user_id: input.user_id,
-        reference,
-        amount_cents: input.amount_cents,
-        currency: &currency,
-        card: &card,
-        charge: &charge,
-    };
-    let payment = capture(&mut work, attempt, row.kept_payment_id, now).await?;
-    work.commit().await?;
-    Ok(payment)
+    retrying(|| async {
+        let mut work = state.effects.begin(&state.db).await?;
+        let row = store::lock_reference(work.conn(), reference, to_ms(now)).await?;
+        if row.closed {
+            return Err(PaymentsError::ReferenceClosed);
+        }
+        // The simulated processor answers at once, in-process: its charge and our record share
+        // the transaction that holds the reference's lock (and nothing happened if it rolls back).
+        let charge = card.charge(now);
+        let attempt = Attempt {
+            user_id: input.user_id,
+            reference,
+            amount_cents: input.amount_cents,
+            currency: &currency,
+            card: &card,
+            charge: &charge,
+        };
+        let payment = capture(&mut work, attempt, row.kept_payment_id, now).await?;
+        work.commit().await?;
+        Ok(payment)
+    })
+    .await
+}
+
+/// Run a whole unit of work again when the database refused it as a transient conflict (a
+/// deadlock or serialization failure on PostgreSQL, a lock timeout on SQLite).
+async fn retrying<T, F, Fut>(work: F) -> Result<T, PaymentsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PaymentsError>>,
+{
+    platform::db::retry_transient(
+        work,
+        |e| matches!(e, PaymentsError::Internal(e) if platform::db::is_transient(e)),
+    )
+    .await
 }
 
 /// Refund all (`None`) or part of a payment on request. A booking's payment is refunded whole or
@@ -265,21 +282,25 @@ pub async fn close_reference(
         return Err(PaymentsError::Invalid(errors));
     }
     let now = state.clock.now();
-    let mut work = state.effects.begin(&state.db).await?;
-    store::lock_reference(work.conn(), reference, to_ms(now)).await?;
-    store::close_reference(work.conn(), reference, reason, to_ms(now)).await?;
-    let mut refunded = 0;
-    let mut payments = Vec::new();
-    for payment in store::payments_of(work.conn(), reference).await? {
-        let left = payment.held_cents();
-        if left > 0 {
-            payments.push(refund_in(&mut work, &payment, left, reason, now).await?.1);
-            refunded += left;
-        } else {
-            payments.push(payment);
+    let (refunded, payments) = retrying(|| async {
+        let mut work = state.effects.begin(&state.db).await?;
+        store::lock_reference(work.conn(), reference, to_ms(now)).await?;
+        store::close_reference(work.conn(), reference, reason, to_ms(now)).await?;
+        let mut refunded = 0;
+        let mut payments = Vec::new();
+        for payment in store::payments_of(work.conn(), reference).await? {
+            let left = payment.held_cents();
+            if left > 0 {
+                payments.push(refund_in(&mut work, &payment, left, reason, now).await?.1);
+                refunded += left;
+            } else {
+                payments.push(payment);
+            }
         }
-    }
-    work.commit().await?;
+        work.commit().await?;
+        Ok((refunded, payments))
+    })
+    .await?;
     if refunded > 0 {
         tracing::info!(reference, reason, refunded, "reference closed and refunded");
     }

@@ -102,3 +102,55 @@ async fn an_idempotency_key_replays_the_first_answer_and_charges_once() {
         .expect("count");
     assert_eq!(charged, 2, "one payment per key");
 }
+
+/// Issue 9, finding 5: a reference keeps one capture. Ten charges for one booking at once, each
+/// with its own key (a retry with another card), leave one capture; the rest are refunded at
+/// once and name the kept one.
+#[tokio::test]
+async fn concurrent_charges_for_one_reference_keep_one_capture() {
+    let sys = TestSystem::start().await;
+    let booking = sys.service_token("booking").await;
+    let (_, user) = sys.user_token().await;
+    let reference = format!("booking:{}", uuid::Uuid::now_v7());
+    let charges = (0..10).map(|n| {
+        let mut body = payment(&user, 1200, GOOD);
+        body["reference"] = serde_json::json!(reference);
+        let (sys, booking) = (&sys, &booking);
+        async move {
+            let key = format!("card-{n}");
+            sys.post_with("/api/v1/payments", body, Some(booking), &[("idempotency-key", key.as_str())]).await
+        }
+    });
+    let answers = futures_util::future::join_all(charges).await;
+    assert!(
+        answers.iter().all(|a| a.status == 201),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    let kept: Vec<&serde_json::Value> =
+        answers.iter().map(|a| &a.body).filter(|b| b["duplicate_of"].is_null()).collect();
+    assert_eq!(kept.len(), 1, "one capture is kept");
+    let kept_id = kept[0]["id"].clone();
+    for a in answers.iter().filter(|a| !a.body["duplicate_of"].is_null()) {
+        assert_eq!(a.body["duplicate_of"], kept_id);
+        assert_eq!(a.body["refunded_cents"], a.body["amount_cents"], "refunded at once");
+    }
+    let closed = sys
+        .post(
+            &format!("/api/v1/payments/references/{reference}/close"),
+            serde_json::json!({"reason": "test"}),
+            Some(&booking),
+        )
+        .await;
+    assert_eq!((closed.status, closed.body["refunded_cents"].as_i64()), (200, Some(1200)), "{}", closed.body);
+    let late = {
+        let mut body = payment(&user, 1200, GOOD);
+        body["reference"] = serde_json::json!(reference);
+        sys.post("/api/v1/payments", body, Some(&booking)).await
+    };
+    assert_eq!(
+        (late.status, late.body["type"].as_str()),
+        (409, Some("urn:marquee:problem:reference-closed")),
+        "a closed reference takes no charge"
+    );
+}
