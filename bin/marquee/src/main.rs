@@ -58,11 +58,30 @@ enum Command {
         #[command(subcommand)]
         what: Check,
     },
+    /// Operate on the event delivery.
+    Events {
+        #[command(subcommand)]
+        what: Events,
+    },
     /// Apply a service's migrations and exit.
     Migrate {
         service: String,
         /// For the embedded mode: migrate `<DIR>/<service>.db` when no database URL is set
         /// (default: MARQUEE_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Events {
+    /// Send dead-lettered events back to their consumers (once what made them fail is fixed):
+    /// on RabbitMQ when MARQUEE_AMQP_URL is set, else in the embedded mode's data dir.
+    Redrive {
+        /// Only this consuming service (default: every one).
+        #[arg(long)]
+        service: Option<String>,
+        /// The embedded mode's data dir (default: MARQUEE_DATA_DIR, else ./data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -136,6 +155,10 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Command::Events { what: Events::Redrive { service, data_dir: dir } } => {
+            let dir = data_dir(dir).unwrap_or_else(|| "./data".into());
+            redrive(&settings, service.as_deref(), &dir).await
         }
         Command::Migrate { service, data_dir: dir } => {
             let dir = data_dir(dir);
@@ -226,6 +249,36 @@ async fn serve(settings: Settings, service: &str, addr: SocketAddr) -> anyhow::R
     tasks.wait().await;
     if let Some(db) = db {
         db.close().await;
+    }
+    Ok(())
+}
+
+/// `marquee events redrive`: every consuming service's dead letters (or one's) back in its queue.
+async fn redrive(settings: &Settings, only: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let consumers: Vec<&str> = services::consumers()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| only.is_none_or(|o| o == *name))
+        .collect();
+    anyhow::ensure!(!consumers.is_empty(), "no consuming service is called {}", only.unwrap_or_default());
+    for service in consumers {
+        let n = match settings.get("MARQUEE_AMQP_URL") {
+            Some(url) => {
+                let namespace = settings.get("MARQUEE_AMQP_NAMESPACE").unwrap_or("marquee");
+                RabbitBus::new(url, namespace, RetryPolicy::from_settings(settings)?).redrive(service).await?
+            }
+            None => {
+                let file = data_dir.join(format!("{service}.db"));
+                if !file.exists() {
+                    continue;
+                }
+                let db = Db::connect(&DbConfig::sqlite(data_dir, service)).await?;
+                let n = events::memory::redrive(&db, service).await?;
+                db.close().await;
+                n
+            }
+        };
+        say(&format!("{service}: {n} dead-lettered events sent back"));
     }
     Ok(())
 }

@@ -40,6 +40,10 @@ pub trait EventBus: Send + Sync {
     /// How many events ended dead-lettered for `consumer` (a service name).
     async fn dead_letter_count(&self, consumer: &str) -> anyhow::Result<u64>;
 
+    /// Send `consumer`'s dead-lettered events back to it, with their attempts counted afresh
+    /// (once whatever made them fail is fixed); how many went back. `marquee events redrive`.
+    async fn redrive(&self, consumer: &str) -> anyhow::Result<u64>;
+
     /// For `/health/ready`.
     async fn check(&self) -> anyhow::Result<()>;
 }

@@ -126,9 +126,33 @@ impl EventBus for InProcessBus {
         Ok(n as u64)
     }
 
+    async fn redrive(&self, consumer: &str) -> anyhow::Result<u64> {
+        let consumers: Vec<_> = self.consumers.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some((c, wake)) = consumers.iter().find(|(c, _)| c.name == consumer) else {
+            return Ok(0);
+        };
+        let n = redrive(&c.db, consumer).await?;
+        wake.notify_one();
+        Ok(n)
+    }
+
     async fn check(&self) -> anyhow::Result<()> {
         Ok(())
     }
+}
+
+/// Put `consumer`'s dead letters in its database back in its queue, due now. Works on the
+/// database of a running `marquee up` too: its worker finds them at its next look.
+pub async fn redrive(db: &platform::db::Db, consumer: &str) -> anyhow::Result<u64> {
+    let n = sqlx::query(
+        "UPDATE event_retries SET dead = 0, attempts = 0, next_attempt_at = $1 WHERE consumer = $2 AND dead = 1",
+    )
+    .bind(now_ms())
+    .bind(consumer)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(n)
 }
 
 /// How many queued events a worker takes at a time.

@@ -21,8 +21,8 @@ use futures_util::StreamExt;
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-        ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+        BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
+        ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
     },
     types::{AMQPValue, FieldTable, ShortString},
 };
@@ -426,6 +426,27 @@ impl EventBus for RabbitBus {
             Ok(q) => Ok(u64::from(q.message_count())),
             Err(_) => Ok(0), // never declared: nothing dead
         }
+    }
+
+    async fn redrive(&self, consumer: &str) -> anyhow::Result<u64> {
+        let (conn, channel) = self.connect().await?;
+        let queue = self.queue(consumer);
+        let dead = format!("{queue}.dead");
+        let mut n = 0;
+        // One at a time: each is published back (confirmed) before it is acked off the dead
+        // queue, so a failure half-way loses nothing (at worst one goes back twice, and the
+        // consumer's inbox makes that a no-op).
+        while let Some(message) = channel.basic_get(dead.clone().into(), BasicGetOptions::default()).await? {
+            let delivery = message.delivery;
+            let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+            headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongLongInt(0));
+            let props = delivery.properties.clone().with_headers(headers);
+            confirm(&channel, "", &queue, &delivery.data, props).await?;
+            delivery.acker.ack(BasicAckOptions::default()).await.context("acking a redriven message")?;
+            n += 1;
+        }
+        let _ = conn.close(0, "redriven".into()).await;
+        Ok(n)
     }
 
     async fn check(&self) -> anyhow::Result<()> {

@@ -550,6 +550,9 @@ impl EventBus for FlakyBus {
     async fn dead_letter_count(&self, consumer: &str) -> anyhow::Result<u64> {
         self.inner.dead_letter_count(consumer).await
     }
+    async fn redrive(&self, consumer: &str) -> anyhow::Result<u64> {
+        self.inner.redrive(consumer).await
+    }
     async fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.down.load(std::sync::atomic::Ordering::SeqCst), "broker unreachable");
         self.inner.check().await

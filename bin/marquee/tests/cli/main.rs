@@ -328,3 +328,40 @@ fn the_deploy_files_run_every_service_of_the_registry() {
         assert!(script.contains(name), "run-distributed.sh starts {name}");
     }
 }
+
+/// `marquee events redrive` puts a consumer's dead letters back in its queue: here in the
+/// embedded mode's data dir (the RabbitMQ side is tested with the bus, in crates/events).
+#[tokio::test]
+async fn events_redrive_sends_dead_letters_back_to_their_consumer() {
+    let dir = std::env::temp_dir().join(format!("marquee-redrive-{}", uuid::Uuid::new_v4().simple()));
+    let marquee = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_marquee"))
+            .args(args)
+            .env_remove("MARQUEE_AMQP_URL")
+            .env_remove("MARQUEE_DATABASE_URL")
+            .env("MARQUEE_LOG", "warn")
+            .output()
+            .expect("marquee runs")
+    };
+    let dir_arg = dir.to_string_lossy().to_string();
+    assert!(marquee(&["migrate", "booking", "--data-dir", &dir_arg]).status.success());
+    let db = platform::db::Db::connect(&platform::db::DbConfig::sqlite(&dir, "booking")).await.expect("db");
+    sqlx::query(
+        "INSERT INTO event_retries (event_id, consumer, event_type, payload, attempts, next_attempt_at, last_error, dead, created_at) \
+         VALUES ('e1', 'booking', 'showtime.cancelled', '{}', 5, 0, 'it failed', 1, 0)",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("a dead letter");
+    let out = marquee(&["events", "redrive", "--service", "booking", "--data-dir", &dir_arg]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.contains("booking: 1 dead-lettered events sent back"), "{said}");
+    let (dead, attempts): (i64, i64) =
+        sqlx::query_as("SELECT dead, attempts FROM event_retries WHERE event_id = 'e1'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("row");
+    assert_eq!((dead, attempts), (0, 0), "back in the queue, its attempts counted afresh");
+    db.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -21,16 +21,20 @@ fn tasks() -> tokio_util::task::TaskTracker {
     tokio_util::task::TaskTracker::new()
 }
 
-/// Counts the events it handled; fails those whose data says `"fail": true`.
+/// Counts the events it handled; fails those whose data says `"fail": true` until it is fixed.
 #[derive(Default)]
 struct Probe {
     handled: AtomicUsize,
+    fixed: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
 impl EventHandler for Probe {
     async fn handle(&self, _tx: &mut AnyConnection, event: &CloudEvent) -> anyhow::Result<()> {
-        anyhow::ensure!(event.data["fail"] != true, "this event always fails");
+        anyhow::ensure!(
+            event.data["fail"] != true || self.fixed.load(Ordering::SeqCst),
+            "this event fails until the handler is fixed"
+        );
         self.handled.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -135,6 +139,14 @@ async fn a_handler_that_keeps_failing_ends_dead_lettered_without_blocking_the_re
     })
     .await;
     assert!(dead, "the failing event was dead-lettered");
+    // Once the handler is fixed, an operator sends it back (`marquee events redrive`).
+    handler.fixed.store(true, Ordering::SeqCst);
+    assert_eq!(bus.redrive("probe").await.expect("redriven"), 1);
+    assert!(
+        eventually(Duration::from_secs(10), || async { handler.handled.load(Ordering::SeqCst) == 4 }).await,
+        "the redriven event was handled"
+    );
+    assert_eq!(bus.dead_letter_count("probe").await.expect("count"), 0);
 }
 
 async fn drain(relay: &Relay) {
@@ -241,6 +253,9 @@ impl events::EventBus for FirstFails {
         Ok(())
     }
     async fn dead_letter_count(&self, _: &str) -> anyhow::Result<u64> {
+        Ok(0)
+    }
+    async fn redrive(&self, _: &str) -> anyhow::Result<u64> {
         Ok(0)
     }
     async fn check(&self) -> anyhow::Result<()> {

@@ -212,6 +212,15 @@ async fn a_cancelled_showtime_refunds_everyone_after_a_payments_outage() {
     .await;
     assert!(cancelled, "every booking was cancelled while payments was down");
     tokio::time::sleep(Duration::from_secs(30)).await;
+    // Operators see what is owed and for how long.
+    let metrics =
+        sys.http.get(format!("{}/metrics", sys.service_url("booking"))).send().await.expect("metrics");
+    let text = metrics.text().await.expect("text");
+    assert!(
+        text.contains("commands_pending{service=\"booking\"}")
+            && text.contains("commands_oldest_pending_seconds"),
+        "the owed refunds show in /metrics"
+    );
     let (_, _, _, refused) = proxy.faults.counts();
     assert!(refused > 0, "the refunds were tried during the outage");
     proxy.faults.heal();
