@@ -1,7 +1,9 @@
 //! catalog: movies, genres, search that forgives typos, ratings from reviews, IMDb import.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Catalog).
+//! - [`routes`]: the HTTP API (API.md §Catalog): extract, call [`ops`], answer.
+//! - [`ops`]: the use cases: listing, search, the cached read, adding (by hand, import, demo),
+//!   changing and removing movies, each write with its `movie.*` event.
 //! - [`domain`]: the movie type and parsing requests.
 //! - [`store`]: the SQL.
 //! - [`search`]: the tantivy index.
@@ -12,6 +14,7 @@
 pub mod domain;
 pub mod error;
 pub mod import;
+pub mod ops;
 pub mod reactions;
 pub mod routes;
 pub mod search;
@@ -20,7 +23,7 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use events::{Consumer, EventBus, Outbox};
+use events::{Consumer, Effects, EventBus};
 use platform::{Platform, cache::Cache, db::Db};
 
 pub const SERVICE: &str = "catalog";
@@ -32,7 +35,7 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub outbox: Outbox,
+    pub effects: Effects,
     pub cache: Arc<dyn Cache>,
     pub index: Arc<search::SearchIndex>,
     pub indexer: Arc<reactions::IndexUpdater>,
@@ -51,7 +54,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     });
     let state = AppState {
         db: db.clone(),
-        outbox: events::service::start_outbox(&platform, &db, &bus)?,
+        effects: events::service::start_effects(&platform, &db, &bus, None)?,
         cache: platform.cache.clone(),
         index,
         indexer: indexer.clone(),
@@ -89,6 +92,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
 }
 
 /// The offline catalog as demo data, once: only into a catalog that has never had a movie.
+/// The index is rebuilt after, so the movies are not indexed one by one.
 async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
     if store::count_all(&state.db).await? > 0 {
         return Ok(());
@@ -99,24 +103,13 @@ async fn seed_demo(state: &AppState) -> anyhow::Result<()> {
             tracing::warn!(imdb_id = %film.imdb_id, "skipping an invalid offline film");
             continue;
         };
-        let mut tx = state.db.pool.begin().await?;
-        let movie = match store::insert(&mut tx, &new).await {
-            Ok(m) => m,
+        match ops::add_without_indexing(state, &new).await {
+            Ok(_) => added += 1,
             // Another replica seeding at the same moment got there first.
-            Err(store::WriteError::ImdbIdTaken) => continue,
-            Err(store::WriteError::Other(e)) => return Err(e),
-        };
-        let event = contracts::CloudEvent::new(
-            SERVICE,
-            contracts::event_types::MOVIE_CREATED,
-            movie.id.to_string(),
-            &routes::changed(&movie),
-        )?;
-        state.outbox.add(&mut tx, event).await?;
-        tx.commit().await?;
-        added += 1;
+            Err(error::CatalogError::ImdbIdTaken) => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
-    state.outbox.wake();
     tracing::info!(added, "demo catalog loaded");
     Ok(())
 }

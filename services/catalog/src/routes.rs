@@ -1,35 +1,23 @@
-//! catalog's HTTP API (API.md §Catalog).
-
-use std::time::Duration;
+//! catalog's HTTP API (API.md §Catalog): each handler extracts, calls [`crate::ops`] and
+//! answers.
 
 use axum::{Router, extract::State, http::StatusCode};
-use contracts::{
-    CloudEvent,
-    catalog::{MovieChanged, MovieDeleted},
-    event_types::{MOVIE_CREATED, MOVIE_DELETED, MOVIE_UPDATED},
-};
 use platform::{
-    FieldError, Problem,
+    Problem,
     auth::AdminUser,
-    cache,
     extract::{ApiJson, ApiQuery, PathId},
     pagination::{Page, PageRequest},
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
-    AppState, SERVICE,
-    domain::{GENRES, Movie, MovieInput, NewMovie, Sort, parse_imdb_id},
-    error::CatalogError,
-    reactions::cache_key,
-    store::{self, Genre, ListFilter},
+    AppState,
+    domain::{Movie, MovieInput},
+    ops,
+    store::Genre,
 };
-
-/// How long a movie stays cached; writes and rating changes invalidate it sooner.
-const MOVIE_TTL: Duration = Duration::from_secs(300);
 
 #[derive(OpenApi)]
 #[openapi(info(title = "Marquee catalog", description = "Movies, genres, search and import"))]
@@ -68,25 +56,13 @@ pub async fn list_movies(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<Page<Movie>>, Problem> {
     let page = PageRequest::new(q.page, q.per_page)?;
-    let mut errors = Vec::new();
-    let sort = Sort::parse(q.sort.as_deref()).map_err(|e| errors.push(e)).unwrap_or(Sort::Title);
-    let genre = q.genre.as_deref().map(str::trim).filter(|g| !g.is_empty());
-    if let Some(g) = genre
-        && !GENRES.contains(&g)
-    {
-        errors.push(FieldError::new("genre", format!("unknown genre {g:?}; see GET /genres")));
-    }
-    if let Some(y) = q.year
-        && !(1870..=2100).contains(&y)
-    {
-        errors.push(FieldError::new("year", "must be between 1870 and 2100"));
-    }
-    if !errors.is_empty() {
-        return Err(Problem::invalid(errors));
-    }
-    let filter = ListFilter { q: q.q.as_deref(), genre, year: q.year, featured_only: false, sort };
-    let (items, total) = store::list(&state.db, &filter, page).await?;
-    Ok(ApiJson(Page::new(items, page, total)))
+    let input = ops::ListInput {
+        q: q.q.as_deref(),
+        genre: q.genre.as_deref(),
+        year: q.year,
+        sort: q.sort.as_deref(),
+    };
+    Ok(ApiJson(ops::list(&state, input, page).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -103,9 +79,7 @@ pub async fn featured(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<Movie>>, Problem> {
     let page = PageRequest::new(q.page, q.per_page)?;
-    let filter = ListFilter { q: None, genre: None, year: None, featured_only: true, sort: Sort::Title };
-    let (items, total) = store::list(&state.db, &filter, page).await?;
-    Ok(ApiJson(Page::new(items, page, total)))
+    Ok(ApiJson(ops::featured(&state, page).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -124,56 +98,14 @@ pub async fn search(
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<ApiJson<Page<Movie>>, Problem> {
     let page = PageRequest::new(q.page, q.per_page)?;
-    let text = q.q.unwrap_or_default();
-    if text.trim().is_empty() || text.chars().count() > 200 {
-        return Err(Problem::invalid_field("q", "must be 1 to 200 characters"));
-    }
-    let index = state.index.clone();
-    let (limit, offset) = (page.limit() as usize, page.offset() as usize);
-    let hits = tokio::task::spawn_blocking(move || index.search(&text, limit, offset))
-        .await
-        .map_err(anyhow::Error::from)??;
-    let ids: Vec<Uuid> = hits.ids.iter().map(|(id, _)| *id).collect();
-    let items = store::get_many(&state.db, &ids).await?;
-    Ok(ApiJson(Page::new(items, page, hits.total as i64)))
+    Ok(ApiJson(ops::search(&state, q.q.as_deref().unwrap_or_default(), page).await?))
 }
 
 /// One movie; deleted ones are 404.
 #[utoipa::path(get, path = "/movies/{id}", tag = "movies", params(("id" = Uuid, Path)),
     responses((status = 200, body = Movie), (status = 404, body = Problem)))]
 pub async fn get_movie(State(state): State<AppState>, PathId(id): PathId) -> Result<ApiJson<Movie>, Problem> {
-    let key = cache_key(id);
-    if let Some(movie) = cache::get_json::<Movie>(state.cache.as_ref(), &key).await {
-        return Ok(ApiJson(movie));
-    }
-    let movie = store::get(&state.db, id).await?.ok_or(CatalogError::MovieNotFound)?;
-    cache::set_json(state.cache.as_ref(), &key, &movie, MOVIE_TTL).await;
-    Ok(ApiJson(movie))
-}
-
-/// The `movie.created` / `movie.updated` payload of a movie.
-pub fn changed(movie: &Movie) -> MovieChanged {
-    MovieChanged {
-        movie_id: movie.id,
-        title: movie.title.clone(),
-        runtime_minutes: movie.runtime_minutes,
-        genres: movie.genres.clone(),
-        streamable: movie.streamable,
-    }
-}
-
-/// Write a new movie and its `movie.created` event, then index it here at once (other
-/// replicas index it from the event).
-pub async fn create(state: &AppState, new: &NewMovie) -> Result<Movie, CatalogError> {
-    let mut tx = state.db.pool.begin().await?;
-    let movie = store::insert(&mut tx, new).await?;
-    let event = CloudEvent::new(SERVICE, MOVIE_CREATED, movie.id.to_string(), &changed(&movie))
-        .map_err(anyhow::Error::from)?;
-    state.outbox.add(&mut tx, event).await?;
-    tx.commit().await?;
-    state.outbox.wake();
-    state.indexer.refresh(movie.id).await?;
-    Ok(movie)
+    Ok(ApiJson(ops::movie(&state, id).await?))
 }
 
 /// Add a movie (admin).
@@ -185,26 +117,7 @@ pub async fn create_movie(
     _admin: AdminUser,
     ApiJson(input): ApiJson<MovieInput>,
 ) -> Result<(StatusCode, ApiJson<Movie>), Problem> {
-    let new = input.apply(NewMovie::empty()).map_err(CatalogError::Invalid)?;
-    Ok((StatusCode::CREATED, ApiJson(create(&state, &new).await?)))
-}
-
-fn as_new(m: &Movie) -> NewMovie {
-    NewMovie {
-        title: m.title.clone(),
-        synopsis: m.synopsis.clone(),
-        genres: m.genres.clone(),
-        runtime_minutes: m.runtime_minutes,
-        release_date: m.release_date.as_deref().and_then(|d| {
-            time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok()
-        }),
-        director: m.director.clone(),
-        cast: m.cast.clone(),
-        poster_url: m.poster_url.clone(),
-        featured: m.featured,
-        streamable: m.streamable,
-        imdb_id: m.imdb_id.clone(),
-    }
+    Ok((StatusCode::CREATED, ApiJson(ops::create(&state, input).await?)))
 }
 
 /// Change a movie (admin): only the fields sent change.
@@ -217,20 +130,7 @@ pub async fn update_movie(
     PathId(id): PathId,
     ApiJson(input): ApiJson<MovieInput>,
 ) -> Result<ApiJson<Movie>, Problem> {
-    let current = store::get(&state.db, id).await?.ok_or(CatalogError::MovieNotFound)?;
-    let new = input.apply(as_new(&current)).map_err(CatalogError::Invalid)?;
-    let mut tx = state.db.pool.begin().await?;
-    let movie = store::update(&mut tx, id, &new)
-        .await
-        .map_err(CatalogError::from)?
-        .ok_or(CatalogError::MovieNotFound)?;
-    let event = CloudEvent::new(SERVICE, MOVIE_UPDATED, id.to_string(), &changed(&movie))
-        .map_err(anyhow::Error::from)?;
-    state.outbox.add(&mut tx, event).await?;
-    tx.commit().await?;
-    state.outbox.wake();
-    state.indexer.refresh(id).await?;
-    Ok(ApiJson(movie))
+    Ok(ApiJson(ops::update(&state, id, input).await?))
 }
 
 /// Remove a movie (admin). It is 404 everywhere after, but stays in the database for history.
@@ -241,16 +141,7 @@ pub async fn delete_movie(
     _admin: AdminUser,
     PathId(id): PathId,
 ) -> Result<StatusCode, Problem> {
-    let mut tx = state.db.pool.begin().await?;
-    if !store::soft_delete(&mut tx, id).await? {
-        return Err(CatalogError::MovieNotFound.into());
-    }
-    let event = CloudEvent::new(SERVICE, MOVIE_DELETED, id.to_string(), &MovieDeleted { movie_id: id })
-        .map_err(anyhow::Error::from)?;
-    state.outbox.add(&mut tx, event).await?;
-    tx.commit().await?;
-    state.outbox.wake();
-    state.indexer.refresh(id).await?;
+    ops::delete(&state, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -268,17 +159,11 @@ pub async fn import(
     _admin: AdminUser,
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> Result<(StatusCode, ApiJson<Movie>), Problem> {
-    let imdb_id = parse_imdb_id(&req.imdb_id)
-        .ok_or_else(|| Problem::invalid_field("imdb_id", "must look like tt0068646"))?;
-    if store::exists_with_imdb_id(&state.db, &imdb_id).await? {
-        return Err(CatalogError::ImdbIdTaken.into());
-    }
-    let new = state.importer.lookup(&imdb_id).await.map_err(CatalogError::from)?;
-    Ok((StatusCode::CREATED, ApiJson(create(&state, &new).await?)))
+    Ok((StatusCode::CREATED, ApiJson(ops::import(&state, &req.imdb_id).await?)))
 }
 
 /// The genres, with how many movies each has.
 #[utoipa::path(get, path = "/genres", tag = "genres", responses((status = 200, body = Vec<Genre>)))]
 pub async fn genres(State(state): State<AppState>) -> Result<ApiJson<Vec<Genre>>, Problem> {
-    Ok(ApiJson(store::genres(&state.db).await?))
+    Ok(ApiJson(ops::genres(&state).await?))
 }

@@ -20,6 +20,9 @@ pub enum IdentityError {
     /// 404.
     #[error("user not found")]
     UserNotFound,
+    /// 401: a valid token for an account that no longer exists, answered as a bad token.
+    #[error("the account no longer exists")]
+    AccountGone,
     /// 422.
     #[error("invalid fields")]
     Invalid(Vec<platform::FieldError>),
@@ -53,6 +56,7 @@ impl From<IdentityError> for Problem {
             IdentityError::Throttled { retry_after_secs } => Problem::too_many_requests(retry_after_secs)
                 .detail(format!("too many failed sign-ins; try again in {retry_after_secs} s")),
             IdentityError::UserNotFound => Problem::not_found("user"),
+            IdentityError::AccountGone => Problem::unauthorized("the account no longer exists"),
             IdentityError::Invalid(errors) => Problem::invalid(errors),
             IdentityError::InvalidServiceCredentials => Problem::new(
                 StatusCode::FORBIDDEN,

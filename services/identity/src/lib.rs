@@ -1,7 +1,10 @@
 //! identity: accounts, roles, passwords, access and refresh tokens, the activity log.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Identity), the JWKS and the service-token endpoint.
+//! - [`routes`]: the HTTP API (API.md §Identity), the JWKS and the service-token endpoint:
+//!   extract, call [`ops`], answer.
+//! - [`ops`]: the use cases: registering, sessions and the sign-in throttle, profiles, the
+//!   admin's user management, service tokens.
 //! - [`domain`]: parsing emails, names and passwords at the edge.
 //! - [`passwords`]: Argon2id off the async threads.
 //! - [`keys`]: the Ed25519 signing keys, kept in the database.
@@ -13,6 +16,7 @@ pub mod activity;
 pub mod domain;
 pub mod error;
 pub mod keys;
+pub mod ops;
 pub mod passwords;
 pub mod routes;
 pub mod store;
@@ -20,7 +24,7 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use events::{Consumer, EventBus, Outbox};
+use events::{Consumer, Effects, EventBus};
 use platform::{Platform, auth::Role, db::Db};
 
 pub const SERVICE: &str = "identity";
@@ -63,7 +67,7 @@ pub struct AppState {
     pub db: Db,
     pub keys: Arc<keys::SigningKeys>,
     pub passwords: passwords::Passwords,
-    pub outbox: Outbox,
+    pub effects: Effects,
     pub config: Arc<IdentityConfig>,
 }
 
@@ -81,7 +85,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
         db: db.clone(),
         keys,
         passwords: passwords::Passwords::new().await?,
-        outbox: events::service::start_outbox(&platform, &db, &bus)?,
+        effects: events::service::start_effects(&platform, &db, &bus, None)?,
         config: Arc::new(IdentityConfig::from_settings(&platform.settings)?),
     };
     bootstrap_admin(&platform, &state).await?;
@@ -115,7 +119,7 @@ async fn bootstrap_admin(platform: &Platform, state: &AppState) -> anyhow::Resul
         return Ok(());
     }
     let hash = state.passwords.hash(password.to_owned()).await?;
-    routes::auth::create_user(state, &email, "Administrator", &hash, Role::Admin)
+    ops::auth::create_user(state, &email, "Administrator", &hash, Role::Admin)
         .await
         .map_err(|e| anyhow::anyhow!("creating the admin: {e}"))?;
     tracing::info!(email = %email.display, "created the configured admin");

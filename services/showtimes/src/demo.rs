@@ -5,14 +5,12 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
     AppState,
     domain::{RoomInput, ShowtimeInput, TheaterInput},
-    routes::schedule,
-    store,
+    ops, store,
 };
 
 #[derive(Deserialize)]
@@ -90,7 +88,7 @@ async fn seed_once(state: &AppState, catalog: &[String], http: &reqwest::Client)
     }
     // Three shows a day at 14:00, 17:30 and 21:00 UTC for the next seven days: each slot leaves
     // room for a movie of up to 3 h 15 min plus cleaning.
-    let today = OffsetDateTime::now_utc().date();
+    let today = state.clock.now().date();
     let mut n = 0usize;
     for day in 1..=7 {
         let date = today + time::Duration::days(day);
@@ -106,7 +104,7 @@ async fn seed_once(state: &AppState, catalog: &[String], http: &reqwest::Client)
                     price_cents: if hour == 21 { 1400 } else { 1100 },
                     currency: "USD".into(),
                 };
-                if let Err(e) = schedule(state, input).await {
+                if let Err(e) = ops::schedule(state, input).await {
                     tracing::debug!(error = %e, "skipped a demo showtime");
                 }
             }

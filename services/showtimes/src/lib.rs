@@ -1,7 +1,9 @@
 //! showtimes: theaters, rooms with seat layouts, and showtimes that never overlap in a room.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Theaters and showtimes).
+//! - [`routes`]: the HTTP API (API.md §Theaters and showtimes): extract, call [`ops`], answer.
+//! - [`ops`]: the use cases: theaters and rooms, scheduling (one showtime per slot, with
+//!   `showtime.scheduled`) and cancelling (with `showtime.cancelled`).
 //! - [`domain`]: the types and parsing requests (layouts, capacity).
 //! - [`store`]: the SQL, including the per-room scheduling turn that keeps overlaps out.
 //! - [`catalog_client`]: asking the catalog about movies, with a timeout and a breaker.
@@ -12,14 +14,15 @@ pub mod catalog_client;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod ops;
 pub mod routes;
 pub mod store;
 
 use std::sync::Arc;
 
 use axum::Router;
-use events::{EventBus, Outbox};
-use platform::{Platform, db::Db};
+use events::{Effects, EventBus};
+use platform::{Platform, clock::Clock, db::Db};
 
 pub const SERVICE: &str = "showtimes";
 
@@ -30,7 +33,9 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub outbox: Outbox,
+    pub effects: Effects,
+    /// "Now" for the rules: a start in the past, showtimes still to come.
+    pub clock: Clock,
     pub catalog: Arc<catalog_client::CatalogClient>,
 }
 
@@ -38,7 +43,8 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     db.migrate(&migrator()).await?;
     let state = AppState {
         db: db.clone(),
-        outbox: events::service::start_outbox(&platform, &db, &bus)?,
+        effects: events::service::start_effects(&platform, &db, &bus, None)?,
+        clock: platform.clock.clone(),
         catalog: Arc::new(catalog_client::CatalogClient::new(
             platform.http.clone(),
             platform.settings.service_urls("catalog"),

@@ -1,28 +1,22 @@
-//! showtimes' HTTP API (API.md §Theaters and showtimes).
+//! showtimes' HTTP API (API.md §Theaters and showtimes): each handler extracts, calls
+//! [`crate::ops`] and answers.
 
 use axum::{Router, extract::State, http::StatusCode};
-use contracts::{
-    CloudEvent,
-    event_types::{SHOWTIME_CANCELLED, SHOWTIME_SCHEDULED},
-    showtimes::{ShowtimeCancelled, ShowtimeScheduled},
-};
 use platform::{
-    FieldError, Problem,
+    Problem,
     auth::AdminUser,
     extract::{ApiJson, ApiQuery, PathId},
     pagination::{Page, PageRequest},
 };
 use serde::Deserialize;
-use time::{Duration, OffsetDateTime};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    AppState, SERVICE,
-    domain::{CLEANING_MINUTES, Room, RoomInput, Showtime, ShowtimeInput, Status, Theater, TheaterInput},
-    error::ShowtimesError,
-    store::{self, RoomError, ShowtimeFilter},
+    AppState,
+    domain::{Room, RoomInput, Showtime, ShowtimeInput, Theater, TheaterInput},
+    ops,
 };
 
 #[derive(OpenApi)]
@@ -55,8 +49,7 @@ pub async fn list_theaters(
     ApiQuery(q): ApiQuery<TheaterQuery>,
 ) -> Result<ApiJson<Page<Theater>>, Problem> {
     let page = PageRequest::new(q.page, q.per_page)?;
-    let (items, total) = store::theaters(&state.db, q.city.as_deref(), page).await?;
-    Ok(ApiJson(Page::new(items, page, total)))
+    Ok(ApiJson(ops::theaters(&state, q.city.as_deref(), page).await?))
 }
 
 /// Add a theater (admin).
@@ -67,8 +60,7 @@ pub async fn create_theater(
     _admin: AdminUser,
     ApiJson(input): ApiJson<TheaterInput>,
 ) -> Result<(StatusCode, ApiJson<Theater>), Problem> {
-    let input = input.parse().map_err(ShowtimesError::Invalid)?;
-    Ok((StatusCode::CREATED, ApiJson(store::insert_theater(&state.db, &input).await?)))
+    Ok((StatusCode::CREATED, ApiJson(ops::create_theater(&state, input).await?)))
 }
 
 #[utoipa::path(get, path = "/theaters/{id}", tag = "theaters", params(("id" = Uuid, Path)),
@@ -77,7 +69,7 @@ pub async fn get_theater(
     State(state): State<AppState>,
     PathId(id): PathId,
 ) -> Result<ApiJson<Theater>, Problem> {
-    Ok(ApiJson(store::theater(&state.db, id).await?.ok_or(ShowtimesError::NotFound("theater"))?))
+    Ok(ApiJson(ops::theater(&state, id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -95,9 +87,7 @@ pub async fn list_rooms(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<Room>>, Problem> {
     let page = PageRequest::new(q.page, q.per_page)?;
-    store::theater(&state.db, id).await?.ok_or(ShowtimesError::NotFound("theater"))?;
-    let (items, total) = store::rooms_of(&state.db, id, page).await?;
-    Ok(ApiJson(Page::new(items, page, total)))
+    Ok(ApiJson(ops::rooms(&state, id, page).await?))
 }
 
 /// Add a room to a theater (admin); its capacity comes from the layout.
@@ -111,19 +101,13 @@ pub async fn create_room(
     PathId(theater_id): PathId,
     ApiJson(input): ApiJson<RoomInput>,
 ) -> Result<(StatusCode, ApiJson<Room>), Problem> {
-    let plan = input.parse().map_err(ShowtimesError::Invalid)?;
-    store::theater(&state.db, theater_id).await?.ok_or(ShowtimesError::NotFound("theater"))?;
-    let room = store::insert_room(&state.db, theater_id, &plan).await.map_err(|e| match e {
-        RoomError::NameTaken => ShowtimesError::RoomNameTaken,
-        RoomError::Other(e) => ShowtimesError::Internal(e),
-    })?;
-    Ok((StatusCode::CREATED, ApiJson(room)))
+    Ok((StatusCode::CREATED, ApiJson(ops::create_room(&state, theater_id, input).await?)))
 }
 
 #[utoipa::path(get, path = "/rooms/{id}", tag = "rooms", params(("id" = Uuid, Path)),
     responses((status = 200, body = Room), (status = 404, body = Problem)))]
 pub async fn get_room(State(state): State<AppState>, PathId(id): PathId) -> Result<ApiJson<Room>, Problem> {
-    Ok(ApiJson(store::room(&state.db, id).await?.ok_or(ShowtimesError::NotFound("room"))?))
+    Ok(ApiJson(ops::room(&state, id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -140,14 +124,6 @@ pub struct ShowtimeQuery {
     pub per_page: Option<i64>,
 }
 
-fn parse_time(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            errors.push(FieldError::new(field, "must be an RFC 3339 time such as 2026-12-01T19:30:00Z"))
-        })
-        .ok()
-}
-
 /// Scheduled showtimes, soonest first; by default those still to come.
 #[utoipa::path(get, path = "/showtimes", tag = "showtimes", params(ShowtimeQuery),
     responses((status = 200, body = Page<Showtime>), (status = 422, body = Problem)))]
@@ -156,27 +132,14 @@ pub async fn list_showtimes(
     ApiQuery(q): ApiQuery<ShowtimeQuery>,
 ) -> Result<ApiJson<Page<Showtime>>, Problem> {
     let page = PageRequest::new(q.page, q.per_page)?;
-    let mut errors = Vec::new();
-    let mut from = q.from.as_deref().and_then(|f| parse_time("from", f, &mut errors));
-    let mut to = q.to.as_deref().and_then(|t| parse_time("to", t, &mut errors));
-    if let Some(date) = q.date.as_deref() {
-        match time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]")) {
-            Ok(day) => {
-                let start = day.midnight().assume_utc();
-                from = Some(from.map_or(start, |f| f.max(start)));
-                let end = start + Duration::days(1);
-                to = Some(to.map_or(end, |t| t.min(end)));
-            }
-            Err(_) => errors.push(FieldError::new("date", "must be a date such as 2026-12-01")),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Problem::invalid(errors));
-    }
-    let from = from.unwrap_or_else(OffsetDateTime::now_utc);
-    let filter = ShowtimeFilter { movie_id: q.movie_id, theater_id: q.theater_id, from, to };
-    let (items, total) = store::showtimes(&state.db, &filter, page).await?;
-    Ok(ApiJson(Page::new(items, page, total)))
+    let search = ops::ShowtimeSearch {
+        movie_id: q.movie_id,
+        theater_id: q.theater_id,
+        date: q.date.as_deref(),
+        from: q.from.as_deref(),
+        to: q.to.as_deref(),
+    };
+    Ok(ApiJson(ops::showtimes(&state, search, page).await?))
 }
 
 /// Schedule a movie in a room (admin). The movie is checked with the catalog; the end is the
@@ -189,55 +152,7 @@ pub async fn create_showtime(
     _admin: AdminUser,
     ApiJson(input): ApiJson<ShowtimeInput>,
 ) -> Result<(StatusCode, ApiJson<Showtime>), Problem> {
-    Ok((StatusCode::CREATED, ApiJson(schedule(&state, input).await?)))
-}
-
-/// Check and schedule one showtime (also used to seed the demo week).
-pub async fn schedule(state: &AppState, input: ShowtimeInput) -> Result<Showtime, ShowtimesError> {
-    let input = input.check(OffsetDateTime::now_utc()).map_err(ShowtimesError::Invalid)?;
-    let movie =
-        state.catalog.movie(input.movie_id).await.map_err(|_| ShowtimesError::CatalogDown)?.ok_or_else(
-            || ShowtimesError::Invalid(vec![FieldError::new("movie_id", "no such movie in the catalog")]),
-        )?;
-    let ends_at = input.starts_at + Duration::minutes(movie.runtime_minutes + CLEANING_MINUTES);
-
-    let mut tx = state.db.pool.begin().await?;
-    let Some((theater_id, capacity)) = store::lock_room(&mut tx, input.room_id).await? else {
-        return Err(ShowtimesError::Invalid(vec![FieldError::new("room_id", "no such room")]));
-    };
-    if let Some(other) = store::overlapping(&mut tx, input.room_id, input.starts_at, ends_at).await? {
-        return Err(ShowtimesError::Overlap(other));
-    }
-    let showtime = Showtime {
-        id: Uuid::now_v7(),
-        movie_id: input.movie_id,
-        movie_title: movie.title,
-        room_id: input.room_id,
-        theater_id,
-        starts_at: input.starts_at,
-        ends_at,
-        price_cents: input.price_cents,
-        currency: input.currency,
-        status: Status::Scheduled,
-    };
-    store::insert_showtime(&mut tx, &showtime).await?;
-    let payload = ShowtimeScheduled {
-        showtime_id: showtime.id,
-        movie_id: showtime.movie_id,
-        room_id: showtime.room_id,
-        theater_id,
-        starts_at: showtime.starts_at,
-        ends_at: showtime.ends_at,
-        price_cents: showtime.price_cents,
-        currency: showtime.currency.clone(),
-        capacity,
-    };
-    let event = CloudEvent::new(SERVICE, SHOWTIME_SCHEDULED, showtime.id.to_string(), &payload)
-        .map_err(anyhow::Error::from)?;
-    state.outbox.add(&mut tx, event).await?;
-    tx.commit().await?;
-    state.outbox.wake();
-    Ok(showtime)
+    Ok((StatusCode::CREATED, ApiJson(ops::schedule(&state, input).await?)))
 }
 
 #[utoipa::path(get, path = "/showtimes/{id}", tag = "showtimes", params(("id" = Uuid, Path)),
@@ -246,7 +161,7 @@ pub async fn get_showtime(
     State(state): State<AppState>,
     PathId(id): PathId,
 ) -> Result<ApiJson<Showtime>, Problem> {
-    Ok(ApiJson(store::showtime(&state.db, id).await?.ok_or(ShowtimesError::NotFound("showtime"))?))
+    Ok(ApiJson(ops::showtime(&state, id).await?))
 }
 
 /// Cancel a showtime (admin): `showtime.cancelled` makes booking cancel and refund its
@@ -258,15 +173,6 @@ pub async fn cancel_showtime(
     _admin: AdminUser,
     PathId(id): PathId,
 ) -> Result<StatusCode, Problem> {
-    let showtime = store::showtime(&state.db, id).await?.ok_or(ShowtimesError::NotFound("showtime"))?;
-    let mut tx = state.db.pool.begin().await?;
-    if store::cancel(&mut tx, id).await? {
-        let payload = ShowtimeCancelled { showtime_id: id, movie_id: showtime.movie_id };
-        let event = CloudEvent::new(SERVICE, SHOWTIME_CANCELLED, id.to_string(), &payload)
-            .map_err(anyhow::Error::from)?;
-        state.outbox.add(&mut tx, event).await?;
-        tx.commit().await?;
-        state.outbox.wake();
-    }
+    ops::cancel(&state, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

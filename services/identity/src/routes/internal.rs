@@ -4,17 +4,14 @@
 use axum::{Json, extract::State};
 use platform::{
     Problem,
-    auth::{Jwks, Role, ServiceTokenRequest, ServiceTokenResponse},
+    auth::{Jwks, ServiceTokenRequest, ServiceTokenResponse},
     extract::ApiJson,
 };
 
-use crate::{AppState, error::IdentityError, keys::SigningKeys};
-
-/// Service tokens are short: a leaked one is useless within minutes.
-const SERVICE_TOKEN_TTL_SECS: i64 = 300;
+use crate::{AppState, ops::services};
 
 pub async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>, Problem> {
-    Ok(Json(SigningKeys::published(&state.db).await?))
+    Ok(Json(services::jwks(&state).await?))
 }
 
 /// A short-lived token with role `service` for a service that knows the shared secret.
@@ -22,15 +19,5 @@ pub async fn service_token(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ServiceTokenRequest>,
 ) -> Result<ApiJson<ServiceTokenResponse>, Problem> {
-    let expected = state.config.service_secret.as_bytes();
-    let valid_name =
-        !req.service.is_empty() && req.service.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
-    let secret_ok = !expected.is_empty()
-        && aws_lc_rs::constant_time::verify_slices_are_equal(req.secret.as_bytes(), expected).is_ok();
-    if !(valid_name && secret_ok) {
-        return Err(IdentityError::InvalidServiceCredentials.into());
-    }
-    let token =
-        state.keys.sign(&format!("service:{}", req.service), Role::Service, None, SERVICE_TOKEN_TTL_SECS)?;
-    Ok(ApiJson(ServiceTokenResponse { access_token: token, expires_in: SERVICE_TOKEN_TTL_SECS as u64 }))
+    Ok(ApiJson(services::service_token(&state, &req.service, &req.secret)?))
 }

@@ -1,4 +1,4 @@
-//! identity's HTTP API.
+//! identity's HTTP API: each handler extracts, calls [`crate::ops`] and answers.
 
 pub mod auth;
 pub mod internal;

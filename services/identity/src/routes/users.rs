@@ -1,8 +1,9 @@
-//! The signed-in user's profile and activity; the admin's view of all users.
+//! The signed-in user's profile and activity; the admin's view of all users. Each handler
+//! extracts, calls [`crate::ops::users`] and answers.
 
 use axum::extract::State;
 use platform::{
-    FieldError, Problem,
+    Problem,
     auth::{AdminUser, AuthUser, Role},
     extract::{ApiJson, ApiQuery, PathId},
     pagination::{Page, PageRequest},
@@ -10,23 +11,16 @@ use platform::{
 use serde::Deserialize;
 
 use crate::{
-    AppState, domain,
-    error::IdentityError,
-    store::{self, Activity, User},
+    AppState,
+    ops::users,
+    store::{Activity, User},
 };
-
-async fn load(state: &AppState, user: &AuthUser) -> Result<User, Problem> {
-    // A valid token for a user that no longer exists: as if the token were bad.
-    store::user_by_id(&state.db, user.id)
-        .await?
-        .ok_or_else(|| Problem::unauthorized("the account no longer exists"))
-}
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = Problem)))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<ApiJson<User>, Problem> {
-    Ok(ApiJson(load(&state, &user).await?))
+    Ok(ApiJson(users::profile(&state, user.id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -45,31 +39,12 @@ pub async fn patch_me(
     user: AuthUser,
     ApiJson(req): ApiJson<PatchMe>,
 ) -> Result<ApiJson<User>, Problem> {
-    let current = load(&state, &user).await?;
-    let mut errors = Vec::new();
-    let name =
-        req.name.as_deref().map(domain::parse_name).transpose().map_err(|e| errors.push(e)).ok().flatten();
-    if let Some(p) = &req.password
-        && let Err(e) = domain::check_password("password", p)
-    {
-        errors.push(e);
-    }
-    if !errors.is_empty() {
-        return Err(Problem::invalid(errors));
-    }
-    if let Some(password) = req.password {
-        auth_check(&state, &current, req.current_password.as_deref()).await?;
-        let hash = state.passwords.hash(password).await?;
-        store::update_password(&state.db, current.id, &hash).await?;
-    }
-    if let Some(name) = name {
-        store::update_name(&state.db, current.id, &name).await?;
-    }
-    Ok(ApiJson(load(&state, &user).await?))
-}
-
-async fn auth_check(state: &AppState, user: &User, given: Option<&str>) -> Result<(), Problem> {
-    super::auth::check_current_password(state, user, given).await
+    let change = users::ProfileChange {
+        name: req.name,
+        password: req.password,
+        current_password: req.current_password,
+    };
+    Ok(ApiJson(users::update_profile(&state, user.id, change).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -87,8 +62,7 @@ pub async fn my_activity(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<Activity>>, Problem> {
     let page = PageRequest::new(q.page, q.per_page)?;
-    let (items, total) = store::list_activity(&state.db, user.id, page).await?;
-    Ok(ApiJson(Page::new(items, page, total)))
+    Ok(ApiJson(users::activity(&state, user.id, page).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -110,16 +84,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<Page<User>>, Problem> {
     let page = PageRequest::new(q.page, q.per_page)?;
-    let role = match q.role.as_deref() {
-        None | Some("") => None,
-        Some(r) => Some(
-            Role::parse(r)
-                .filter(|r| *r != Role::Service)
-                .ok_or_else(|| Problem::invalid_field("role", "must be customer or admin"))?,
-        ),
-    };
-    let (items, total) = store::list_users(&state.db, role, q.q.as_deref(), page).await?;
-    Ok(ApiJson(Page::new(items, page, total)))
+    Ok(ApiJson(users::list(&state, q.role.as_deref(), q.q.as_deref(), page).await?))
 }
 
 /// One user: yourself, or anyone for an admin. Another user's account is a 404, not a 403, so
@@ -131,10 +96,7 @@ pub async fn get_user(
     user: AuthUser,
     PathId(id): PathId,
 ) -> Result<ApiJson<User>, Problem> {
-    if !user.can_access(id) {
-        return Err(IdentityError::UserNotFound.into());
-    }
-    Ok(ApiJson(store::user_by_id(&state.db, id).await?.ok_or(IdentityError::UserNotFound)?))
+    Ok(ApiJson(users::user(&state, &user, id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -153,24 +115,6 @@ pub async fn patch_user(
     PathId(id): PathId,
     ApiJson(req): ApiJson<PatchUser>,
 ) -> Result<ApiJson<User>, Problem> {
-    let mut errors = Vec::new();
-    if req.role == Some(Role::Service) {
-        errors.push(FieldError::new("role", "must be customer or admin"));
-    }
-    if id == admin.id && req.role == Some(Role::Customer) {
-        errors.push(FieldError::new("role", "you cannot remove your own admin role"));
-    }
-    let name =
-        req.name.as_deref().map(domain::parse_name).transpose().map_err(|e| errors.push(e)).ok().flatten();
-    if !errors.is_empty() {
-        return Err(Problem::invalid(errors));
-    }
-    store::user_by_id(&state.db, id).await?.ok_or(IdentityError::UserNotFound)?;
-    if let Some(role) = req.role {
-        store::update_role(&state.db, id, role).await?;
-    }
-    if let Some(name) = name {
-        store::update_name(&state.db, id, &name).await?;
-    }
-    Ok(ApiJson(store::user_by_id(&state.db, id).await?.ok_or(IdentityError::UserNotFound)?))
+    let change = users::UserChange { role: req.role, name: req.name };
+    Ok(ApiJson(users::update_user(&state, admin.id, id, change).await?))
 }
