@@ -137,6 +137,16 @@ impl Db {
         }
     }
 
+    /// ` FOR SHARE` on PostgreSQL: read a row and keep writers of it waiting until this
+    /// transaction ends (readers share it); nothing on SQLite, where a write transaction already
+    /// excludes every other writer.
+    pub fn for_share(&self) -> &'static str {
+        match self.engine {
+            Engine::Postgres => " FOR SHARE",
+            Engine::Sqlite => "",
+        }
+    }
+
     /// Apply pending migrations. On PostgreSQL, sqlx holds an advisory lock, so replicas
     /// starting together take turns. SQLite has no such lock: a process that races another one
     /// over the same file fails, waits, and finds the work done on a later try.

@@ -379,6 +379,42 @@ pub async fn bookings(db: &Db, user: Option<Uuid>, page: PageRequest) -> anyhow:
     Ok((items, total))
 }
 
+/// Whether the showtime was cancelled, read under a shared lock (see migration 0103) that holds
+/// off the cancellation's consumer until this transaction ends.
+pub async fn showtime_cancelled(
+    db: &Db,
+    tx: &mut AnyConnection,
+    showtime: Uuid,
+    now: i64,
+) -> anyhow::Result<bool> {
+    sqlx::query("INSERT INTO showtime_states (showtime_id, updated_at) VALUES ($1, $2) ON CONFLICT (showtime_id) DO NOTHING")
+        .bind(showtime.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let cancelled: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT cancelled FROM showtime_states WHERE showtime_id = $1{}",
+        db.for_share()
+    )))
+    .bind(showtime.to_string())
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(cancelled != 0)
+}
+
+/// Record that the showtime was cancelled (waiting for the holds and pays that read it).
+pub async fn mark_showtime_cancelled(tx: &mut AnyConnection, showtime: Uuid, now: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO showtime_states (showtime_id, cancelled, updated_at) VALUES ($1, 1, $2) \
+         ON CONFLICT (showtime_id) DO UPDATE SET cancelled = 1, updated_at = excluded.updated_at",
+    )
+    .bind(showtime.to_string())
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Held bookings whose hold has run out, for the sweeper.
 pub async fn expired_holds(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<Uuid>> {
     let rows = sqlx::query(

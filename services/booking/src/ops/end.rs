@@ -116,11 +116,22 @@ pub async fn showtime_cancelled(
     showtime: Uuid,
     now: i64,
 ) -> anyhow::Result<usize> {
+    // First the mark, under an exclusive lock: holds and pays that read the showtime before
+    // have committed when it is taken (their bookings are found below), later ones see it.
+    store::mark_showtime_cancelled(conn, showtime, now).await?;
     let mut n = 0;
     for id in store::live_bookings_of(conn, showtime).await? {
-        let Some(stored) = store::booking_in(conn, id).await? else { continue };
-        if end_in(conn, effects, &stored, Status::Cancelled, EndReason::ShowtimeCancelled, now).await? {
-            n += 1;
+        // A booking may move on between our read and our update (a pay starts charging): read
+        // it again and end it from where it is now.
+        for _ in 0..5 {
+            let Some(stored) = store::booking_in(conn, id).await? else { break };
+            if !stored.booking.status.claims_seats() {
+                break;
+            }
+            if end_in(conn, effects, &stored, Status::Cancelled, EndReason::ShowtimeCancelled, now).await? {
+                n += 1;
+                break;
+            }
         }
     }
     Ok(n)

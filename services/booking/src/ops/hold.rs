@@ -57,6 +57,14 @@ pub async fn hold(state: &AppState, input: HoldInput<'_>) -> Result<Booking, Boo
     let claimed = retrying(|| async {
         let now = to_ms(now);
         let mut work = state.effects.begin(&state.db).await?;
+        // The showtimes service said it is on, but its cancellation may be on its way to us.
+        if store::showtime_cancelled(&state.db, work.conn(), show.id, now).await? {
+            work.rollback().await?;
+            return Err(BookingError::Invalid(vec![FieldError::new(
+                "showtime_id",
+                "the showtime was cancelled",
+            )]));
+        }
         // Holds that ran out on these seats end now, so they never block this buyer.
         for stale in store::stale_holds(work.conn(), show.id, &booking.seats, now).await? {
             if let Some(stored) = store::booking_in(work.conn(), stale).await?

@@ -23,7 +23,7 @@ use crate::{
     AppState,
     domain::{Booking, Status, Ticket},
     error::BookingError,
-    ops::{end::expire_if_due, owned, retrying},
+    ops::{EndReason, end::expire_if_due, end_in, owned, retrying},
     store,
 };
 
@@ -180,6 +180,26 @@ async fn confirm(
     let confirmed = retrying(|| async {
         let now = state.clock.now_ms();
         let mut work = state.effects.begin(&state.db).await?;
+        if store::showtime_cancelled(&state.db, work.conn(), b.showtime_id, now).await? {
+            // Cancelled while the card was charged: the booking ends with the showtime, and the
+            // charge is refunded by the command that owes it.
+            if let Some(now_stored) = store::booking_in(work.conn(), b.id).await?
+                && now_stored.booking.status == Status::Charging
+                && now_stored.charge_attempt == attempt
+            {
+                end_in(
+                    work.conn(),
+                    &state.effects,
+                    &now_stored,
+                    Status::Cancelled,
+                    EndReason::ShowtimeCancelled,
+                    now,
+                )
+                .await?;
+            }
+            work.commit().await?;
+            return Ok(None);
+        }
         if !store::confirm(work.conn(), b.id, attempt, b.seats.len(), payment, now).await? {
             work.rollback().await?;
             return Ok(None);

@@ -262,3 +262,43 @@ async fn a_hold_that_runs_out_while_its_card_is_charged_is_left_to_the_pay() {
     assert_eq!(hold(&sys, &other, &show, &["A1"]).await.status, 409, "the seat is sold");
     sys.assert_ledger_clean(Duration::from_secs(5)).await;
 }
+
+/// A booking replica that still has the showtime cached as scheduled must not take a hold on it
+/// once its cancellation was handled (nor confirm one): booking keeps the showtime's fate
+/// itself, and holds, pays and the cancellation take turns on it.
+#[tokio::test]
+async fn no_hold_is_taken_on_a_showtime_once_its_cancellation_was_handled() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let show = showtime(&sys, &admin, 2, 6, 24).await;
+    let replica = sys.start_replica("booking").await;
+    let (token, _) = sys.user_token().await;
+    let first = sys
+        .send(
+            "POST",
+            &format!("{replica}/api/v1/bookings"),
+            Some(json!({"showtime_id": show, "seats": ["A1"]})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let id = first.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(sys.delete(&format!("/api/v1/showtimes/{show}"), Some(&admin)).await.status, 204);
+    let handled = eventually(Duration::from_secs(10), || async {
+        sys.get(&format!("/api/v1/bookings/{id}"), Some(&token)).await.body["status"] == "cancelled"
+    })
+    .await;
+    assert!(handled, "the cancellation reached booking");
+    for base in [sys.service_url("booking"), replica] {
+        let late = sys
+            .send(
+                "POST",
+                &format!("{base}/api/v1/bookings"),
+                Some(json!({"showtime_id": show, "seats": ["B1"]})),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(late.status, 422, "{base}: {}", late.body);
+    }
+    sys.assert_ledger_clean(Duration::from_secs(5)).await;
+}
