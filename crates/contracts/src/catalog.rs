@@ -18,3 +18,11 @@ pub struct MovieChanged {
 pub struct MovieDeleted {
     pub movie_id: Uuid,
 }
+
+/// `GET /movies/{id}` as other services read it (showtimes: the title and how long it runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MovieView {
+    pub id: Uuid,
+    pub title: String,
+    pub runtime_minutes: i64,
+}

@@ -1,15 +1,12 @@
 //! Asking the catalog whether a movie exists and how long it runs: over HTTP, with a timeout
 //! and a circuit breaker (platform's ServiceClient), so a catalog that is down costs a fast 503.
+//! The answer's type is `contracts::catalog::MovieView`.
 
-use platform::client::{ServiceClient, Unavailable};
-use serde::Deserialize;
+use contracts::catalog::MovieView;
+use platform::client::{CallError, ServiceClient};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct MovieInfo {
-    pub title: String,
-    pub runtime_minutes: i64,
-}
+pub type MovieInfo = MovieView;
 
 pub struct CatalogClient(ServiceClient);
 
@@ -19,7 +16,7 @@ impl CatalogClient {
     }
 
     /// The movie, `None` when the catalog does not have it (or deleted it).
-    pub async fn movie(&self, id: Uuid) -> Result<Option<MovieInfo>, Unavailable> {
-        self.0.get_json(&format!("/api/v1/movies/{id}")).await
+    pub async fn movie(&self, id: Uuid) -> Result<Option<MovieInfo>, CallError> {
+        self.0.get(&format!("/api/v1/movies/{id}")).await
     }
 }
