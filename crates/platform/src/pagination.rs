@@ -7,6 +7,10 @@ use crate::{FieldError, Problem};
 
 pub const DEFAULT_PER_PAGE: i64 = 20;
 pub const MAX_PER_PAGE: i64 = 100;
+/// Lists serve their first 10,000 results at most (`page * per_page`): deeper pages are a 422,
+/// so no query (a search in particular) ever works for the sake of a page far away. Narrow the
+/// query instead.
+pub const MAX_RESULT_WINDOW: i64 = 10_000;
 
 /// A validated page request. Query structs carry `page` and `per_page` as plain optional fields
 /// (serde's `flatten` breaks number parsing in query strings) and call [`PageRequest::new`].
@@ -17,7 +21,19 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    /// A page within the result window.
     pub fn new(page: Option<i64>, per_page: Option<i64>) -> Result<Self, Problem> {
+        Self::checked(page, per_page, true)
+    }
+
+    /// A page of a list only operators (admins, services) read, such as every booking for the
+    /// ledger check: no result window, since SQL offsets cost them alone and they must reach
+    /// every row.
+    pub fn for_operators(page: Option<i64>, per_page: Option<i64>) -> Result<Self, Problem> {
+        Self::checked(page, per_page, false)
+    }
+
+    fn checked(page: Option<i64>, per_page: Option<i64>, windowed: bool) -> Result<Self, Problem> {
         let page = page.unwrap_or(1);
         let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
         let mut errors = Vec::new();
@@ -26,6 +42,11 @@ impl PageRequest {
         }
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
             errors.push(FieldError::new("per_page", format!("must be between 1 and {MAX_PER_PAGE}")));
+        } else if windowed && page > 1 && page.saturating_mul(per_page) > MAX_RESULT_WINDOW {
+            errors.push(FieldError::new(
+                "page",
+                format!("only the first {MAX_RESULT_WINDOW} results are served; narrow the query"),
+            ));
         }
         if errors.is_empty() { Ok(Self { page, per_page }) } else { Err(Problem::invalid(errors)) }
     }
@@ -71,5 +92,14 @@ mod tests {
         assert_eq!(p.status, 422);
         assert_eq!(p.errors.len(), 2);
         assert_eq!(p.errors[1].field, "per_page");
+    }
+
+    #[test]
+    fn pages_beyond_the_result_window_are_refused() {
+        assert!(PageRequest::new(Some(100), Some(100)).is_ok(), "the 10,000th result is served");
+        assert!(PageRequest::new(Some(101), Some(100)).is_err());
+        assert!(PageRequest::new(Some(10_000_000_000_000_000), Some(100)).is_err(), "no overflow");
+        assert!(PageRequest::new(Some(0), None).is_err() && PageRequest::new(None, Some(101)).is_err());
+        assert!(PageRequest::for_operators(Some(1_000), Some(100)).is_ok(), "operators reach every row");
     }
 }

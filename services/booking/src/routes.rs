@@ -105,7 +105,11 @@ pub async fn list_bookings(
     user: AuthUser,
     ApiQuery(q): ApiQuery<BookingQuery>,
 ) -> Result<ApiJson<Page<Booking>>, Problem> {
-    let page = PageRequest::new(q.page, q.per_page)?;
+    let page = if user.is_admin() {
+        PageRequest::for_operators(q.page, q.per_page)?
+    } else {
+        PageRequest::new(q.page, q.per_page)?
+    };
     let whose = if user.is_admin() { q.user_id } else { Some(user.id) };
     Ok(ApiJson(ops::view::bookings(&state, whose, page).await?))
 }

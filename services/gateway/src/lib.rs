@@ -3,7 +3,8 @@
 //! is missing or down, and aggregates every service's readiness at `/health`.
 //!
 //! # Layout
-//! - [`routes`]: the ownership table (path prefix → service) and route labels for metrics.
+//! - [`paths`]: one path, decided once: dot segments, encoded slashes and the like are refused.
+//! - [`routes`]: the ownership table (path prefix → service, from the registry) and route labels.
 //! - [`upstream`]: each service's replicas, health checks, breaker and timeout.
 //! - [`retry`]: which requests may be retried, the retry budget and backoff.
 //! - [`proxy`]: forwarding a request to an upstream and streaming the answer back.
@@ -17,6 +18,7 @@ pub mod aggregate;
 pub mod docs;
 pub mod edge;
 pub mod health;
+pub mod paths;
 pub mod proxy;
 pub mod ratelimit;
 pub mod retry;
@@ -127,6 +129,8 @@ pub fn build(platform: &Platform) -> anyhow::Result<Router> {
         ),
         ..HttpLimits::from_settings(&platform.settings)?
     };
+    // Paths are judged before anything routes, limits or forwards on them (paths.rs).
+    let router = router.layer(middleware::from_fn(paths::plain_paths_only));
     let app = platform::server::with_middleware(router, SERVICE, limits, platform.verifier.clone())
         .layer(middleware::from_fn(edge::security_headers));
     // Outermost, so that preflight requests are answered before limits and tokens are looked at.

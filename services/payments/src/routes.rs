@@ -109,13 +109,11 @@ pub async fn list_payments(
     caller: Caller,
     ApiQuery(q): ApiQuery<PaymentQuery>,
 ) -> Result<ApiJson<Page<Payment>>, Problem> {
-    let page = PageRequest::new(q.page, q.per_page)?;
-    let whose = match &caller {
-        Caller::User(user) if !user.is_admin() => Some(user.id),
-        _ => q.user_id,
+    let (whose, page) = match &caller {
+        Caller::User(user) if !user.is_admin() => (Some(user.id), PageRequest::new(q.page, q.per_page)?),
+        _ => (q.user_id, PageRequest::for_operators(q.page, q.per_page)?),
     };
-    let (items, total) = store::payments(&state.db, whose, q.reference.as_deref(), page).await?;
-    Ok(ApiJson(Page::new(items, page, total)))
+    Ok(ApiJson(ops::payments(&state, whose, q.reference.as_deref(), page).await?))
 }
 
 /// One payment: yours, or any for an admin; anyone else's is a 404.

@@ -86,12 +86,22 @@ pub struct ShowtimeSearch<'a> {
     pub to: Option<&'a str>,
 }
 
+/// The years a search may ask about: far enough for any schedule, near enough that date
+/// arithmetic never overflows (a day after 9999-12-31 does not exist).
+const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
 fn parse_time(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            errors.push(FieldError::new(field, "must be an RFC 3339 time such as 2026-12-01T19:30:00Z"))
-        })
-        .ok()
+    match OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339) {
+        Ok(t) if YEARS.contains(&t.year()) => Some(t),
+        Ok(_) => {
+            errors.push(FieldError::new(field, "must be a time between the years 2000 and 2100"));
+            None
+        }
+        Err(_) => {
+            errors.push(FieldError::new(field, "must be an RFC 3339 time such as 2026-12-01T19:30:00Z"));
+            None
+        }
+    }
 }
 
 /// Scheduled showtimes, soonest first; by default those still to come.
@@ -105,6 +115,9 @@ pub async fn showtimes(
     let mut to = search.to.and_then(|t| parse_time("to", t, &mut errors));
     if let Some(date) = search.date {
         match time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]")) {
+            Ok(day) if !YEARS.contains(&day.year()) => {
+                errors.push(FieldError::new("date", "must be a date between the years 2000 and 2100"));
+            }
             Ok(day) => {
                 let start = day.midnight().assume_utc();
                 from = Some(from.map_or(start, |f| f.max(start)));

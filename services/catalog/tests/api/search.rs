@@ -96,3 +96,24 @@ async fn a_write_on_one_replica_is_searchable_and_uncached_on_another() {
     .await;
     assert!(renamed);
 }
+
+/// Issue 10: a search for a page far away answered 500 (it allocated for the page asked for).
+/// Lists serve their first 10,000 results; deeper pages are a 422 naming `page`.
+#[tokio::test]
+async fn a_page_beyond_the_result_window_is_a_422_not_a_500() {
+    let sys = TestSystem::start().await;
+    for path in [
+        "/api/v1/movies/search?q=matrix&page=10000000000000000&per_page=100",
+        "/api/v1/movies/search?q=matrix&page=101&per_page=100",
+        "/api/v1/movies?page=10000000000000000&per_page=100",
+    ] {
+        let a = sys.get(path, None).await;
+        assert_eq!(
+            (a.status, a.body["errors"][0]["field"].as_str()),
+            (422, Some("page")),
+            "{path}: {}",
+            a.body
+        );
+    }
+    assert_eq!(sys.get("/api/v1/movies/search?q=matrix&page=100&per_page=100", None).await.status, 200);
+}

@@ -256,3 +256,62 @@ async fn with_redis_down_each_gateway_still_limits_and_answers_quickly() {
         started.elapsed()
     );
 }
+
+/// Send a request line exactly as given (an HTTP client would resolve its dot segments first)
+/// and return the status.
+async fn raw_status(gateway: &str, method: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = gateway.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = r#"{"service":"booking","secret":"guess"}"#;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// Issue 10: the gateway routed on the raw path and its HTTP client then resolved the dot
+/// segments, so `/api/v1/auth/%2e%2e/%2e%2e/%2e%2e/internal/service-token` reached identity's
+/// internal endpoint. Every spelling of a way out is refused before routing, and the upstream
+/// never sees it.
+#[tokio::test]
+async fn no_spelling_of_a_dot_segment_reaches_an_upstream() {
+    // What reached the stand-in, but for the gateway's own health checks.
+    let reached = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = reached.clone();
+    let identity = serve(Router::new().route("/health/ready", get(|| async { "ok" })).fallback(
+        move |uri: axum::http::Uri| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push(uri.path().to_owned());
+                "an upstream answered"
+            }
+        },
+    ))
+    .await;
+    let gw = gateway(Settings::default().with("MARQUEE_IDENTITY_URL", &identity)).await;
+    for path in [
+        "/api/v1/auth/../../../internal/service-token",
+        "/api/v1/auth/%2e%2e/%2e%2e/%2e%2e/internal/service-token",
+        "/api/v1/auth/%2E%2E/%2e%2E/%2E%2e/internal/service-token",
+        "/api/v1/auth/.%2e/.%2e/.%2e/internal/service-token",
+        "/api/v1/auth/%2e./%2e./%2e./internal/service-token",
+        "/api/v1/auth/./login",
+        "/api/v1/auth%2f..%2f..%2f..%2finternal%2fservice-token",
+        "/api/v1/auth%5c..%5c..%5cinternal",
+        "/api/v1/auth\\..\\..\\internal",
+        "/api/v1/auth//login",
+        "/api/v1/auth/log%00in",
+        "/api/v1/auth/%zz",
+    ] {
+        assert_eq!(raw_status(&gw, "POST", path).await, 400, "{path}");
+    }
+    assert_eq!(*reached.lock().expect("lock"), Vec::<String>::new(), "no request reached identity");
+    assert_eq!(raw_status(&gw, "POST", "/api/v1/auth/login").await, 200, "a plain path still goes through");
+    assert_eq!(*reached.lock().expect("lock"), ["/api/v1/auth/login"]);
+}

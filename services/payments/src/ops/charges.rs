@@ -58,6 +58,17 @@ pub async fn charge(state: &AppState, input: ChargeInput<'_>) -> Result<Payment,
     .await
 }
 
+/// Payments, newest first: one user's or everyone's, optionally for one reference.
+pub async fn payments(
+    state: &AppState,
+    whose: Option<Uuid>,
+    reference: Option<&str>,
+    page: platform::pagination::PageRequest,
+) -> Result<platform::pagination::Page<Payment>, PaymentsError> {
+    let (items, total) = store::payments(&state.db, whose, reference, page).await?;
+    Ok(platform::pagination::Page::new(items, page, total))
+}
+
 /// Refund all (`None`) or part of a payment on request. A booking's payment is refunded whole or
 /// not at all: a confirmed booking holds exactly its total (API.md); cancel the booking instead.
 pub async fn refund(

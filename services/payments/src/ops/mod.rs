@@ -16,7 +16,7 @@
 mod charges;
 mod subscriptions;
 
-pub use charges::{ChargeInput, charge, close_reference, refund};
+pub use charges::{ChargeInput, charge, close_reference, payments, refund};
 pub use subscriptions::{
     RENEWAL_RETRY_MS, RENEWAL_TRIES, add_month, cancel_subscription, period_reference, renew, subscribe,
     subscription_event,

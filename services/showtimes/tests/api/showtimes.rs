@@ -163,3 +163,25 @@ async fn a_catalog_that_is_down_is_a_fast_error_and_opens_the_breaker() {
     assert!(open.to_string().contains("circuit open"), "{open}");
     assert!(started.elapsed() < Duration::from_millis(50));
 }
+
+/// Issue 10: a date at the end of the calendar answered 500 (the day after it does not exist).
+/// Searches take dates and times from 2000 to 2100; others are a 422 naming the field.
+#[tokio::test]
+async fn dates_outside_the_calendar_we_serve_are_a_422_not_a_500() {
+    let sys = TestSystem::start().await;
+    for (query, field) in [
+        ("date=9999-12-31", "date"),
+        ("date=1900-01-01", "date"),
+        ("from=9999-12-31T23:59:59Z", "from"),
+        ("to=0001-01-01T00:00:00Z", "to"),
+    ] {
+        let a = sys.get(&format!("/api/v1/showtimes?{query}"), None).await;
+        assert_eq!(
+            (a.status, a.body["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{query}: {}",
+            a.body
+        );
+    }
+    assert_eq!(sys.get("/api/v1/showtimes?date=2099-12-31", None).await.status, 200);
+}
