@@ -47,6 +47,9 @@ pub fn test_settings() -> Settings {
         .with("MARQUEE_EVENT_MAX_ATTEMPTS", "3")
         .with("MARQUEE_RELAY_POLL_MS", "100")
         .with("MARQUEE_RELAY_MAX_BACKOFF_MS", "300")
+        // The race and chaos tests hold many seats per buyer; the hold-limit test sets its own.
+        .with("MARQUEE_MAX_HELD_SEATS_PER_SHOWTIME", "1000")
+        .with("MARQUEE_MAX_HELD_SEATS", "1000")
         .with("MARQUEE_COMMAND_RETRY_BASE_MS", "50")
         .with("MARQUEE_COMMAND_MAX_BACKOFF_MS", "1000")
         // The suites sign up hundreds of users from this host, far past the per-address limit on

@@ -14,6 +14,9 @@ pub enum BookingError {
     /// 409 `hold-expired`.
     #[error("the hold expired")]
     HoldExpired,
+    /// 409 `hold-limit`: the user holds as many seats as one may at once.
+    #[error("{0}")]
+    HoldLimit(String),
     /// 409 `payment-in-progress` (with Retry-After): another pay request is charging the card.
     #[error("a payment is in progress")]
     PaymentInProgress,
@@ -58,6 +61,9 @@ impl From<BookingError> for Problem {
                 .extension("unavailable", seats),
             BookingError::HoldExpired => Problem::conflict("hold-expired", "The hold expired")
                 .detail("the seats were released; book them again if they are still free"),
+            BookingError::HoldLimit(detail) => {
+                Problem::conflict("hold-limit", "Too many seats held").detail(detail)
+            }
             BookingError::PaymentInProgress => {
                 Problem::conflict("payment-in-progress", "A payment is in progress")
                     .detail("another request is paying for this booking; look again in a moment")

@@ -47,6 +47,10 @@ pub struct AppState {
     pub showtimes: Arc<showtimes_client::ShowtimesClient>,
     pub payments: Arc<payments_client::PaymentsClient>,
     pub hold_ttl_secs: i64,
+    /// At most this many seats held (not yet paid) by one user at once: of one showtime, and in
+    /// all (`MARQUEE_MAX_HELD_SEATS_PER_SHOWTIME`, `MARQUEE_MAX_HELD_SEATS`), so nobody can hoard
+    /// a show's seats with holds they never pay.
+    pub hold_limits: (i64, i64),
     pub seat_feed: Arc<live::SeatFeed>,
 }
 
@@ -76,6 +80,10 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
         )),
         payments,
         hold_ttl_secs: platform.settings.parse_or("MARQUEE_HOLD_TTL_SECONDS", 600)?,
+        hold_limits: (
+            platform.settings.parse_or("MARQUEE_MAX_HELD_SEATS_PER_SHOWTIME", 10)?,
+            platform.settings.parse_or("MARQUEE_MAX_HELD_SEATS", 20)?,
+        ),
         seat_feed: Arc::new(live::SeatFeed::new()),
     };
     bus.subscribe_local(

@@ -415,6 +415,35 @@ pub async fn mark_showtime_cancelled(tx: &mut AnyConnection, showtime: Uuid, now
     Ok(())
 }
 
+/// Take the user's turn for holding (see migration 0104) and count the seats they hold now:
+/// of this showtime, and in all.
+pub async fn held_by(
+    tx: &mut AnyConnection,
+    user: Uuid,
+    showtime: Uuid,
+    now: i64,
+) -> anyhow::Result<(i64, i64)> {
+    sqlx::query(
+        "INSERT INTO holders (user_id, updated_at) VALUES ($1, $2) \
+         ON CONFLICT (user_id) DO UPDATE SET updated_at = excluded.updated_at",
+    )
+    .bind(user.to_string())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(CASE WHEN c.showtime_id = $2 THEN 1 ELSE 0 END), 0) AS here, COUNT(c.seat) AS total \
+         FROM seat_claims c JOIN bookings b ON b.id = c.booking_id \
+         WHERE b.user_id = $1 AND c.kind = 'hold' AND c.expires_at > $3",
+    )
+    .bind(user.to_string())
+    .bind(showtime.to_string())
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((row.try_get("here")?, row.try_get("total")?))
+}
+
 /// Held bookings whose hold has run out, for the sweeper.
 pub async fn expired_holds(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<Uuid>> {
     let rows = sqlx::query(

@@ -65,6 +65,17 @@ pub async fn hold(state: &AppState, input: HoldInput<'_>) -> Result<Booking, Boo
                 "the showtime was cancelled",
             )]));
         }
+        // One user's holds take turns here, so the cap holds even for holds sent in parallel.
+        let (here, total) = store::held_by(work.conn(), booking.user_id, show.id, now).await?;
+        let wanted = booking.seats.len() as i64;
+        let (per_showtime, overall) = state.hold_limits;
+        if here + wanted > per_showtime || total + wanted > overall {
+            work.rollback().await?;
+            return Err(BookingError::HoldLimit(format!(
+                "you hold {here} seats of this showtime and {total} in all; at most {per_showtime} of one \
+                 showtime and {overall} in all may be held at once (pay for or cancel a hold first)"
+            )));
+        }
         // Holds that ran out on these seats end now, so they never block this buyer.
         for stale in store::stale_holds(work.conn(), show.id, &booking.seats, now).await? {
             if let Some(stored) = store::booking_in(work.conn(), stale).await?

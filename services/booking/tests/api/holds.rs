@@ -132,3 +132,43 @@ async fn the_seat_stream_shows_holds_and_releases_as_they_happen() {
     assert!(held < freed);
     assert!(seen.contains("event: seat"));
 }
+
+/// Issue 10, item 5: one user could hold every seat of a show and never pay. Holds are capped
+/// per showtime and in all (409 `hold-limit`), even for holds sent in parallel; paid seats no
+/// longer count.
+#[tokio::test]
+async fn one_user_cannot_hoard_seats_with_holds() {
+    let settings =
+        test_settings().with("MARQUEE_MAX_HELD_SEATS_PER_SHOWTIME", "4").with("MARQUEE_MAX_HELD_SEATS", "6");
+    let sys = TestSystem::start_with(settings).await;
+    let admin = sys.admin_token().await;
+    let show = showtime(&sys, &admin, 3, 8, 24).await;
+    let other_show = showtime(&sys, &admin, 3, 8, 24).await;
+    let (token, _) = sys.user_token().await;
+    // Eight one-seat holds at once: four get through.
+    let tries: Vec<_> = (1..=8)
+        .map(|n| {
+            let seat = format!("A{n}");
+            let (sys, token, show) = (&sys, &token, &show);
+            async move { hold(sys, token, show, &[seat.as_str()]).await }
+        })
+        .collect();
+    let answers = futures_util::future::join_all(tries).await;
+    let held: Vec<&testkit::Answer> = answers.iter().filter(|a| a.status == 201).collect();
+    assert_eq!(held.len(), 4, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    let refused = answers.iter().find(|a| a.status == 409).expect("a refusal");
+    assert_eq!(refused.body["type"], "urn:marquee:problem:hold-limit", "{}", refused.body);
+    // Two more of another showtime make six in all; a seventh is refused.
+    assert_eq!(hold(&sys, &token, &other_show, &["B1", "B2"]).await.status, 201);
+    assert_eq!(hold(&sys, &token, &other_show, &["B3"]).await.status, 409);
+    // Paying for a hold frees the room it took.
+    let id = held[0].body["id"].as_str().expect("id");
+    assert_eq!(
+        sys.post(&format!("/api/v1/bookings/{id}/pay"), crate::card(crate::GOOD), Some(&token)).await.status,
+        200
+    );
+    assert_eq!(hold(&sys, &token, &other_show, &["B3"]).await.status, 201);
+    // Another user is not held back by this one.
+    let (other, _) = sys.user_token().await;
+    assert_eq!(hold(&sys, &other, &show, &["C1", "C2", "C3", "C4"]).await.status, 201);
+}
