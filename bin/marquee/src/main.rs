@@ -208,9 +208,29 @@ async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, no_demo: bool)
     Ok(())
 }
 
+/// Secrets that ship in examples and must never guard a deployment.
+const PLACEHOLDER_SECRETS: &[&str] =
+    &["change-me-to-a-long-random-string", "change-me", "changeme", "secret"];
+
+/// The shared service secret lets its holder get service tokens (and keys idempotency hashes):
+/// outside `marquee up` (which makes a random one), a missing, short or placeholder one is
+/// refused at start rather than discovered by an attacker.
+fn check_service_secret(settings: &Settings) -> anyhow::Result<()> {
+    let secret = settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().trim();
+    anyhow::ensure!(
+        secret.len() >= 32 && !PLACEHOLDER_SECRETS.iter().any(|p| secret.eq_ignore_ascii_case(p)),
+        "MARQUEE_SERVICE_SECRET must be set to a random string of at least 32 characters, shared by \
+         every service (e.g. `openssl rand -hex 32`); the example placeholder is refused"
+    );
+    Ok(())
+}
+
 async fn serve(settings: Settings, service: &str, addr: SocketAddr) -> anyhow::Result<()> {
     let stop = platform::server::shutdown_signal();
     let service = services::static_name(service)?;
+    if service != gateway::SERVICE {
+        check_service_secret(&settings)?;
+    }
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let platform = Platform::new(service, settings.clone(), shutdown.clone())?;

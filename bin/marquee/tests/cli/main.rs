@@ -365,3 +365,26 @@ async fn events_redrive_sends_dead_letters_back_to_their_consumer() {
     db.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 10, item 2: the deploy files shipped a placeholder service secret, and whoever holds
+/// the secret can act as any service. `marquee serve` refuses a missing, short or placeholder
+/// one.
+#[tokio::test]
+async fn serve_refuses_a_missing_short_or_placeholder_service_secret() {
+    let storage = testkit::Storage::fresh().await.expect("storage");
+    for secret in [None, Some("short"), Some("change-me-to-a-long-random-string")] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_marquee"));
+        command
+            .args(["serve", "identity", "--port", &free_port().to_string(), "--bind", "127.0.0.1"])
+            .envs(storage.serve_env("identity"))
+            .env("MARQUEE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
+            .env_remove("MARQUEE_SERVICE_SECRET");
+        if let Some(secret) = secret {
+            command.env("MARQUEE_SERVICE_SECRET", secret);
+        }
+        let output = command.output().expect("marquee serve runs");
+        assert!(!output.status.success(), "{secret:?} must be refused");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("MARQUEE_SERVICE_SECRET"), "{secret:?}: it says why: {said}");
+    }
+}
