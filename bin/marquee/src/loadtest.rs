@@ -32,13 +32,15 @@ pub struct LoadtestArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
-    /// `overhead` only: the catalog's own URL (default: taken from the gateway's /health).
+    /// `overhead` only: the catalog's own URL (default: taken from the gateway's /health, which
+    /// names replicas to an admin: give --admin-email and --admin-password).
     #[arg(long)]
     pub direct_url: Option<String>,
-    /// `rush` only: an admin's email, to run the ledger check after the rush.
+    /// An admin's email: `rush` runs the ledger check after the rush with it, `overhead` finds
+    /// the catalog's replicas with it.
     #[arg(long, env = "MARQUEE_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
-    /// `rush` only: that admin's password.
+    /// That admin's password.
     #[arg(long, env = "MARQUEE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 }

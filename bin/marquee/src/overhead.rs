@@ -29,7 +29,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
     let id = movies[0]["id"].as_str().context("a movie without an id")?.to_owned();
     let direct = match &args.direct_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => catalog_url(&http, &base).await?,
+        None => catalog_url(&http, &base, &args).await?,
     };
     let path = format!("/api/v1/movies/{id}");
     let movie = http.get(format!("{direct}{path}")).send().await?.error_for_status()?.bytes().await?;
@@ -62,9 +62,16 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
     Ok(results)
 }
 
-/// The catalog's own URL, from the gateway's `/health` (which names every replica it checks).
-async fn catalog_url(http: &reqwest::Client, gateway: &str) -> anyhow::Result<String> {
-    let health: Value = http.get(format!("{gateway}/health")).send().await?.json().await?;
+/// The catalog's own URL, from the gateway's `/health`, which names every replica it checks to
+/// an admin (`--admin-email` / `--admin-password`).
+async fn catalog_url(http: &reqwest::Client, gateway: &str, args: &LoadtestArgs) -> anyhow::Result<String> {
+    let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password) else {
+        anyhow::bail!(
+            "pass --direct-url, or an admin's --admin-email and --admin-password to find the catalog"
+        );
+    };
+    let token = crate::ledger::admin_token(http, gateway, email, password).await?;
+    let health: Value = http.get(format!("{gateway}/health")).bearer_auth(token).send().await?.json().await?;
     health["services"]["catalog"]
         .as_object()
         .and_then(|replicas| replicas.keys().next().cloned())

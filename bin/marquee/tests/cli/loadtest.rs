@@ -20,9 +20,9 @@ async fn the_overhead_scenario_measures_bare_direct_and_gateway_alike() {
         scenario: "overhead".into(),
         duration: 1,
         concurrency: 2,
-        direct_url: None, // found through the gateway's /health
-        admin_email: None,
-        admin_password: None,
+        direct_url: None, // found through the gateway's /health, which names replicas to admins
+        admin_email: Some(testkit::ADMIN_EMAIL.into()),
+        admin_password: Some(testkit::ADMIN_PASSWORD.into()),
     };
     let results = marquee::loadtest::run(args).await.expect("ran");
     for name in [marquee::overhead::BARE, marquee::overhead::DIRECT, marquee::overhead::GATEWAY] {

@@ -315,3 +315,26 @@ async fn no_spelling_of_a_dot_segment_reaches_an_upstream() {
     assert_eq!(raw_status(&gw, "POST", "/api/v1/auth/login").await, 200, "a plain path still goes through");
     assert_eq!(*reached.lock().expect("lock"), ["/api/v1/auth/login"]);
 }
+
+/// Issue 10, item 6: `/health` told anyone the address of every replica. Anyone sees whether
+/// each service is up; only an admin sees the replicas.
+#[tokio::test]
+async fn only_admins_see_where_the_replicas_are() {
+    let identity = Identity::start().await;
+    let catalog = crate::upstream("catalog").await;
+    let gw = gateway(
+        Settings::default().with("MARQUEE_IDENTITY_URL", &identity.url).with("MARQUEE_CATALOG_URL", &catalog),
+    )
+    .await;
+    let customer = bearer(&identity.token(&uuid::Uuid::new_v4().to_string(), 300));
+    let admin =
+        bearer(&identity.token_as(&uuid::Uuid::new_v4().to_string(), platform::auth::Role::Admin, 300));
+    for auth in [None, Some(customer.as_str())] {
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
+        let (_, _, health) = get_json(&format!("{gw}/health"), &headers).await;
+        assert_eq!(health["services"]["catalog"], "up", "{health}");
+        assert!(!health.to_string().contains(&catalog), "{auth:?} sees no replica address: {health}");
+    }
+    let (_, _, health) = get_json(&format!("{gw}/health"), &[("authorization", admin.as_str())]).await;
+    assert_eq!(health["services"]["catalog"][&catalog], "up", "an admin sees each replica: {health}");
+}

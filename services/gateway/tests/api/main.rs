@@ -107,10 +107,14 @@ impl Identity {
     }
 
     pub fn token(&self, sub: &str, expires_in: i64) -> String {
+        self.token_as(sub, Role::Customer, expires_in)
+    }
+
+    pub fn token_as(&self, sub: &str, role: Role, expires_in: i64) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: sub.into(),
-            role: Role::Customer,
+            role,
             email: None,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
