@@ -240,8 +240,10 @@ impl Relay {
         Ok(n)
     }
 
-    /// Sent events are kept a week and inbox entries a month (longer than any redelivery).
-    async fn cleanup(&self) -> anyhow::Result<()> {
+    /// Sent events are kept a week and inbox entries a month (longer than any redelivery);
+    /// `Idempotency-Key` records a day (a client retries within minutes, and a key replays its
+    /// first answer for 24 hours, as payment APIs commonly promise). Hourly; public for tests.
+    pub async fn cleanup(&self) -> anyhow::Result<()> {
         let day = 24 * 3600 * 1000;
         sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
             .bind(now_ms() - 7 * day)
@@ -249,6 +251,10 @@ impl Relay {
             .await?;
         sqlx::query("DELETE FROM inbox WHERE handled_at < $1")
             .bind(now_ms() - 30 * day)
+            .execute(&self.db.pool)
+            .await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(now_ms() - day)
             .execute(&self.db.pool)
             .await?;
         Ok(())

@@ -7,6 +7,7 @@
 //!   admin's user management, service tokens.
 //! - [`domain`]: parsing emails, names and passwords at the edge.
 //! - [`passwords`]: Argon2id off the async threads.
+//! - [`purge`]: dropping expired refresh tokens and finished login-failure counters, hourly.
 //! - [`keys`]: the Ed25519 signing keys, kept in the database.
 //! - [`store`]: the SQL.
 //! - [`activity`]: the activity log, built from events.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod keys;
 pub mod ops;
 pub mod passwords;
+pub mod purge;
 pub mod routes;
 pub mod store;
 
@@ -89,6 +91,8 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
         config: Arc::new(IdentityConfig::from_settings(&platform.settings)?),
     };
     bootstrap_admin(&platform, &state).await?;
+    let window_ms = state.config.failure_window_secs.saturating_mul(1000);
+    platform.tasks.spawn(purge::run(db.clone(), window_ms, platform.shutdown.clone()));
 
     let consumer =
         Consumer::new(SERVICE, activity::ACTIVITY_EVENTS, db.clone(), Arc::new(activity::ActivityLog));

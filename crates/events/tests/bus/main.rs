@@ -337,3 +337,27 @@ async fn the_rabbitmq_bus_recovers_when_its_connection_is_cut() {
         eventually(Duration::from_secs(30), || async { handler.handled.load(Ordering::SeqCst) == 2 }).await;
     assert!(handled, "the consumer reconnected and got the event");
 }
+
+/// Issue 10, item 4: idempotency records were kept for ever. The relay's hourly clean-up drops
+/// those older than a day.
+#[tokio::test]
+async fn idempotency_records_older_than_a_day_are_purged() {
+    let sys = TestSystem::start().await;
+    let db = sys.storage.database("producer").await.expect("database");
+    let now = platform::time::now_ms();
+    for (key, age) in [("old", 25 * 3600 * 1000), ("fresh", 60_000)] {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ('s', $1, 'h', $2)",
+        )
+        .bind(key)
+        .bind(now - age)
+        .execute(&db.pool)
+        .await
+        .expect("a record");
+    }
+    let relay = Relay::new("producer", db.clone(), sys.new_bus(), Outbox::new());
+    relay.cleanup().await.expect("cleaned");
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM idempotency_keys").fetch_all(&db.pool).await.expect("keys");
+    assert_eq!(left, ["fresh"]);
+}

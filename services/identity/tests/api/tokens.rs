@@ -121,3 +121,54 @@ async fn a_key_made_by_another_replica_is_published_and_accepted() {
     let after = sys.get("/.well-known/jwks.json", None).await.body["keys"].as_array().map(Vec::len);
     assert_eq!((before, after), (Some(1), Some(2)));
 }
+
+/// Issue 10, item 4: expired refresh tokens and login-failure counters were kept for ever. The
+/// hourly purge drops tokens a day past their expiry and counters whose window and lockout are
+/// over, and keeps the rest.
+#[tokio::test]
+async fn expired_refresh_tokens_and_finished_login_counters_are_purged() {
+    let sys = testkit::TestSystem::start().await;
+    let (_, user) = sys.user_token().await;
+    let db = sys.db("identity");
+    let now = platform::time::now_ms();
+    let day = 24 * 3600 * 1000;
+    for (id, expires) in [("gone", now - 2 * day), ("kept", now + day)] {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, created_at, expires_at) \
+             VALUES ($1, $2, 'f', $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(format!("hash-{id}"))
+        .bind(&user)
+        .bind(now - 3 * day)
+        .bind(expires)
+        .execute(&db.pool)
+        .await
+        .expect("a token");
+    }
+    for (key, window_start, blocked_until) in
+        [("old", now - day, now - day), ("locked", now - day, now + 60_000)]
+    {
+        sqlx::query(
+            "INSERT INTO login_attempts (key, failures, window_start, blocked_until) VALUES ($1, 5, $2, $3)",
+        )
+        .bind(key)
+        .bind(window_start)
+        .bind(blocked_until)
+        .execute(&db.pool)
+        .await
+        .expect("a counter");
+    }
+    identity::purge::purge_expired(&db, now, 900_000).await.expect("purged");
+    let tokens: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM refresh_tokens WHERE id IN ('gone', 'kept')")
+            .fetch_all(&db.pool)
+            .await
+            .expect("tokens");
+    let counters: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM login_attempts WHERE key IN ('old', 'locked')")
+            .fetch_all(&db.pool)
+            .await
+            .expect("counters");
+    assert_eq!((tokens, counters), (vec!["kept".to_owned()], vec!["locked".to_owned()]));
+}
