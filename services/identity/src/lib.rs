@@ -103,8 +103,9 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     platform::server::service_app(&platform, api, openapi, checks)
 }
 
-/// The admin account from `MARQUEE_ADMIN_EMAIL` / `MARQUEE_ADMIN_PASSWORD`: created when missing,
-/// promoted when it exists as a customer; its password is never overwritten.
+/// The admin account from `MARQUEE_ADMIN_EMAIL` / `MARQUEE_ADMIN_PASSWORD`: created when missing;
+/// when it exists as a customer, promoted with the configured password (its sessions revoked);
+/// an existing admin's password is left as it is (it may have been changed since).
 async fn bootstrap_admin(platform: &Platform, state: &AppState) -> anyhow::Result<()> {
     let (Some(email), Some(password)) =
         (platform.settings.get("MARQUEE_ADMIN_EMAIL"), platform.settings.get("MARQUEE_ADMIN_PASSWORD"))
@@ -117,8 +118,13 @@ async fn bootstrap_admin(platform: &Platform, state: &AppState) -> anyhow::Resul
         .map_err(|e| anyhow::anyhow!("MARQUEE_ADMIN_PASSWORD: {}", e.message))?;
     if let Some(existing) = store::credentials_by_email(&state.db, &email.normalized).await? {
         if existing.user.role != Role::Admin {
+            // Whoever registered this email as a customer (perhaps before the operator
+            // configured it) must not become admin with their own password: the account gets
+            // the configured password, and its sessions are revoked, before it is promoted.
+            let hash = state.passwords.hash(password.to_owned()).await?;
+            store::update_password(&state.db, existing.user.id, &hash).await?;
             store::update_role(&state.db, existing.user.id, Role::Admin).await?;
-            tracing::info!(email = %email.display, "promoted the configured admin");
+            tracing::warn!(email = %email.display, "promoted the configured admin and set its configured password");
         }
         return Ok(());
     }

@@ -164,3 +164,34 @@ async fn the_trace_of_a_request_travels_into_its_event() {
     let traceparent = event["traceparent"].as_str().expect("a traceparent");
     assert!(traceparent.starts_with(&format!("00-{trace_id}-")), "{traceparent}");
 }
+
+/// Issue 10, item 4: the admin bootstrap promoted an existing customer account with the
+/// configured email and kept its password, so whoever registered that email first became admin.
+/// Now the account gets the configured password (and loses its sessions) as it is promoted.
+#[tokio::test]
+async fn the_admin_bootstrap_does_not_keep_a_customers_password() {
+    let sys = TestSystem::start().await;
+    let email = format!("boss-{}@example.com", uuid::Uuid::new_v4().simple());
+    sys.register(&email).await; // password correct-horse-1, a customer
+    let settings = sys
+        .settings
+        .clone()
+        .with("MARQUEE_ADMIN_EMAIL", email.as_str())
+        .with("MARQUEE_ADMIN_PASSWORD", "configured-admin-1");
+    let platform = platform::Platform::new("identity", settings, tokio_util::sync::CancellationToken::new())
+        .expect("platform");
+    let _second = identity::build(platform, sys.db("identity"), sys.bus("identity"))
+        .await
+        .expect("a second identity bootstraps");
+    let login = |password: &'static str| {
+        let email = email.clone();
+        let sys = &sys;
+        async move {
+            sys.post("/api/v1/auth/login", serde_json::json!({"email": email, "password": password}), None)
+                .await
+        }
+    };
+    assert_eq!(login("correct-horse-1").await.status, 401, "the customer's password no longer works");
+    let admin = login("configured-admin-1").await;
+    assert_eq!((admin.status, admin.body["user"]["role"].as_str()), (200, Some("admin")), "{}", admin.body);
+}
