@@ -79,6 +79,19 @@ async fn all(http: &reqwest::Client, base: &str, path: &str, token: &str) -> any
     Ok(items)
 }
 
+/// The seats of a seat map (`GET /showtimes/{id}/seats`) in `status` (`available`, `held`,
+/// `booked`).
+pub fn seats_with_status(map: &Value, status: &str) -> Vec<String> {
+    map["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["seats"].as_array().cloned().unwrap_or_default())
+        .filter(|s| s["status"] == status)
+        .filter_map(|s| s["seat"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn held(payment: &Value) -> i64 {
     if payment["status"] == "succeeded" {
         payment["amount_cents"].as_i64().unwrap_or(0) - payment["refunded_cents"].as_i64().unwrap_or(0)
@@ -129,7 +142,7 @@ pub async fn check(http: &reqwest::Client, base: &str, admin_token: &str) -> any
     for b in &bookings {
         let id = b["id"].as_str().unwrap_or_default();
         let status = b["status"].as_str().unwrap_or_default();
-        let reference = format!("booking:{id}");
+        let reference = id.parse().map(contracts::payments::booking_reference).unwrap_or_default();
         let of_booking = by_reference.get(&reference).cloned().unwrap_or_default();
         let holds: i64 = of_booking.iter().map(|p| held(p)).sum();
         booking_refs.insert(reference);
@@ -191,14 +204,7 @@ pub async fn check(http: &reqwest::Client, base: &str, admin_token: &str) -> any
     // Seat maps show exactly the confirmed seats as booked.
     for (show, seats) in &sold {
         let map = get(http, &format!("{base}/api/v1/showtimes/{show}/seats"), admin_token).await?;
-        let booked: BTreeSet<String> = map["rows"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|r| r["seats"].as_array().cloned().unwrap_or_default())
-            .filter(|s| s["status"] == "booked")
-            .filter_map(|s| s["seat"].as_str().map(str::to_owned))
-            .collect();
+        let booked: BTreeSet<String> = seats_with_status(&map, "booked").into_iter().collect();
         let confirmed: BTreeSet<String> = seats.keys().cloned().collect();
         if booked != confirmed {
             let extra: Vec<_> = booked.difference(&confirmed).collect();
@@ -219,7 +225,8 @@ pub async fn check(http: &reqwest::Client, base: &str, admin_token: &str) -> any
         if per_period && keeping > 1 {
             report.violations.push(format!("{reference} keeps {keeping} captures"));
         }
-        if reference.starts_with("booking:") && !booking_refs.contains(reference) && keeping > 0 {
+        let for_a_booking = contracts::payments::booking_of_reference(reference).is_some();
+        if for_a_booking && !booking_refs.contains(reference) && keeping > 0 {
             report.violations.push(format!("{reference} keeps money but there is no such booking"));
         }
     }

@@ -34,14 +34,7 @@ async fn shows(http: &reqwest::Client, base: &str) -> anyhow::Result<Vec<Show>> 
     for s in page["items"].as_array().context("no showtimes")? {
         let id = s["id"].as_str().context("showtime id")?.to_owned();
         let map = json_of(http.get(format!("{base}/api/v1/showtimes/{id}/seats")).send().await?).await?;
-        let seats: Vec<String> = map["rows"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|r| r["seats"].as_array().cloned().unwrap_or_default())
-            .filter(|s| s["status"] == "available")
-            .filter_map(|s| s["seat"].as_str().map(str::to_owned))
-            .collect();
+        let seats = crate::ledger::seats_with_status(&map, "available");
         if seats.len() >= 20 {
             shows.push(Show { id, seats });
         }
@@ -194,14 +187,7 @@ async fn oversell_check(
         );
         let map =
             json_of(http.get(format!("{base}/api/v1/showtimes/{}/seats", show.id)).send().await?).await?;
-        let booked: HashSet<String> = map["rows"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|r| r["seats"].as_array().cloned().unwrap_or_default())
-            .filter(|s| s["status"] == "booked")
-            .filter_map(|s| s["seat"].as_str().map(str::to_owned))
-            .collect();
+        let booked: HashSet<String> = crate::ledger::seats_with_status(&map, "booked").into_iter().collect();
         let ours: HashSet<String> = ours.into_iter().collect();
         anyhow::ensure!(ours.is_subset(&booked), "OVERSOLD: showtime {} shows sold seats as free", show.id);
     }

@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// At most this many seats in one booking (API.md).
+pub const MAX_SEATS: i64 = 10;
+
 /// `booking.confirmed`: a booking was paid; its tickets exist.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BookingConfirmed {

@@ -40,12 +40,16 @@ pub struct PaymentRefunded {
 /// anything that can be held can also be paid (showtimes checks it at compile time).
 pub const MAX_CHARGE_CENTS: i64 = 100_000_000;
 
-/// At most this many seats in one booking.
-pub const MAX_SEATS_PER_BOOKING: i64 = 10;
-
 /// What a booking's payments are filed under: at most one capture is kept per reference.
 pub fn booking_reference(booking: Uuid) -> String {
-    format!("booking:{booking}")
+    format!("{BOOKING_PREFIX}{booking}")
+}
+
+const BOOKING_PREFIX: &str = "booking:";
+
+/// The booking a reference is for, when it is a booking's.
+pub fn booking_of_reference(reference: &str) -> Option<Uuid> {
+    reference.strip_prefix(BOOKING_PREFIX)?.parse().ok()
 }
 
 /// `POST /payments`: charge a card for a reference.

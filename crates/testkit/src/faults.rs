@@ -37,6 +37,9 @@ pub struct Faults {
     pub stall_next: AtomicU32,
     pub stall_ms: AtomicU64,
     pub calls: AtomicU64,
+    /// Calls judged for a 503, and for a cut (each fault counts its own calls).
+    fail_rolls: AtomicU64,
+    reset_rolls: AtomicU64,
     pub failed: AtomicU64,
     pub reset: AtomicU64,
     pub refused: AtomicU64,
@@ -126,9 +129,12 @@ fn cut() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
-/// True for `per_mille` calls out of 1000, at random.
-fn roll(per_mille: u32) -> bool {
-    per_mille > 0 && ((uuid::Uuid::new_v4().as_u128() % 1000) as u32) < per_mille
+/// True for `per_mille` calls out of every 1000, spread evenly over the calls (call `n` of a
+/// kind of fault): deterministic, so a run of 20 calls at 10 % is sure to see two, and a test
+/// that needs the fault to happen cannot pass by luck without it.
+fn roll(per_mille: u32, n: u64) -> bool {
+    let per_mille = u64::from(per_mille.min(1000));
+    per_mille > 0 && (n * per_mille) % 1000 < per_mille
 }
 
 async fn forward(
@@ -144,7 +150,10 @@ async fn forward(
         faults.refused.fetch_add(1, Ordering::SeqCst);
         return cut();
     }
-    if roll(faults.fail_per_mille.load(Ordering::SeqCst)) {
+    if roll(
+        faults.fail_per_mille.load(Ordering::SeqCst),
+        faults.fail_rolls.fetch_add(1, Ordering::SeqCst) + 1,
+    ) {
         faults.failed.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::SERVICE_UNAVAILABLE, "the fault proxy failed this call").into_response();
     }
@@ -176,7 +185,10 @@ async fn forward(
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    if roll(faults.reset_per_mille.load(Ordering::SeqCst)) {
+    if roll(
+        faults.reset_per_mille.load(Ordering::SeqCst),
+        faults.reset_rolls.fetch_add(1, Ordering::SeqCst) + 1,
+    ) {
         faults.reset.fetch_add(1, Ordering::SeqCst);
         return cut();
     }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// At most this many seats in one booking (API.md).
-pub const MAX_SEATS: usize = contracts::payments::MAX_SEATS_PER_BOOKING as usize;
+pub const MAX_SEATS: usize = contracts::booking::MAX_SEATS as usize;
 
 /// Where a booking is in its life. Every change is one of [`Status::can_become`]'s transitions,
 /// made by a conditional UPDATE on the status it expects, so the loser of a race sees what

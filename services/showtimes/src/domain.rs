@@ -240,10 +240,8 @@ fn default_currency() -> String {
 /// capture, or it could be held and never paid.
 pub const MIN_PRICE_CENTS: i64 = 1;
 pub const MAX_PRICE_CENTS: i64 = 1_000_000;
-const _: () = assert!(
-    MAX_PRICE_CENTS * 3 / 2 * contracts::payments::MAX_SEATS_PER_BOOKING
-        <= contracts::payments::MAX_CHARGE_CENTS
-);
+const _: () =
+    assert!(MAX_PRICE_CENTS * 3 / 2 * contracts::booking::MAX_SEATS <= contracts::payments::MAX_CHARGE_CENTS);
 
 impl ShowtimeInput {
     /// Checks that need no other service: price, currency, a start in the future.

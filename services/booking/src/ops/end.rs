@@ -146,7 +146,7 @@ pub async fn payment_refunded(
     refund: &PaymentRefunded,
     now: i64,
 ) -> anyhow::Result<bool> {
-    let Some(id) = refund.reference.strip_prefix("booking:").and_then(|id| id.parse::<Uuid>().ok()) else {
+    let Some(id) = contracts::payments::booking_of_reference(&refund.reference) else {
         return Ok(false);
     };
     let Some(stored) = store::booking_in(conn, id).await? else { return Ok(false) };

@@ -88,7 +88,7 @@ pub async fn refund(
     if amount <= 0 {
         return Err(PaymentsError::RefundExceeds { left });
     }
-    if payment.reference.starts_with("booking:") && amount != left {
+    if contracts::payments::booking_of_reference(&payment.reference).is_some() && amount != left {
         return Err(PaymentsError::PartialBookingRefund { left });
     }
     let mut work = state.effects.begin(&state.db).await?;

@@ -42,6 +42,29 @@ pub fn subscription_event(s: &Subscription, plan: &Plan) -> SubscriptionChanged 
     }
 }
 
+/// Record a period's charge under its reference (locked first, so a period keeps one capture).
+async fn charge_period(
+    work: &mut events::UnitOfWork,
+    user_id: Uuid,
+    reference: &str,
+    plan: &Plan,
+    card: &processor::CheckedCard,
+    charge: &Charge,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
+    let row = store::lock_reference(work.conn(), reference, to_ms(now)).await?;
+    let attempt = Attempt {
+        user_id,
+        reference,
+        amount_cents: plan.price_cents,
+        currency: &plan.currency,
+        card,
+        charge,
+    };
+    capture(work, attempt, row.kept_payment_id, now).await?;
+    Ok(())
+}
+
 /// What a subscription period's charge is filed under: one kept capture per period.
 pub fn period_reference(subscription: Uuid, period_start: OffsetDateTime) -> String {
     format!("subscription:{subscription}:{}", to_ms(period_start))
@@ -99,16 +122,7 @@ pub async fn subscribe(
             return Err(PaymentsError::AlreadySubscribed);
         }
     }
-    let row = store::lock_reference(work.conn(), &reference, to_ms(now)).await?;
-    let attempt = Attempt {
-        user_id: user,
-        reference: &reference,
-        amount_cents: plan.price_cents,
-        currency: &plan.currency,
-        card: &card,
-        charge: &charge,
-    };
-    capture(&mut work, attempt, row.kept_payment_id, now).await?;
+    charge_period(&mut work, user, &reference, &plan, &card, &charge, now).await?;
     if let Some(code) = declined {
         work.commit().await?;
         return Err(PaymentsError::Declined(code.to_owned()));
@@ -169,16 +183,7 @@ pub async fn renew(state: &AppState, claimed: &Subscription, lease: i64) -> anyh
     let charge = card.charge(now);
     // The period that follows the one that ended: the same reference on every try.
     let reference = period_reference(sub.id, sub.current_period_end);
-    let row = store::lock_reference(work.conn(), &reference, to_ms(now)).await?;
-    let attempt = Attempt {
-        user_id: sub.user_id,
-        reference: &reference,
-        amount_cents: plan.price_cents,
-        currency: &plan.currency,
-        card: &card,
-        charge: &charge,
-    };
-    capture(&mut work, attempt, row.kept_payment_id, now).await?;
+    charge_period(&mut work, sub.user_id, &reference, &plan, &card, &charge, now).await?;
     match charge {
         Charge::Succeeded => {
             // A past-due subscription starts its new month now: it gave no service meanwhile.

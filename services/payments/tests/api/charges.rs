@@ -154,3 +154,30 @@ async fn concurrent_charges_for_one_reference_keep_one_capture() {
         "a closed reference takes no charge"
     );
 }
+
+/// Closing a reference is for services and admins, wants a reason, and fences a reference that
+/// was never charged too (a booking that ended before its pay reached payments).
+#[tokio::test]
+async fn closing_a_reference_is_checked_and_fences_even_an_unpaid_one() {
+    let sys = TestSystem::start().await;
+    let booking = sys.service_token("booking").await;
+    let (customer, user) = sys.user_token().await;
+    let reference = format!("booking:{}", uuid::Uuid::now_v7());
+    let path = format!("/api/v1/payments/references/{reference}/close");
+    assert_eq!(sys.post(&path, json!({"reason": "mine"}), Some(&customer)).await.status, 403);
+    assert_eq!(sys.post(&path, json!({"reason": "x"}), None).await.status, 401);
+    let blank = sys.post(&path, json!({"reason": "  "}), Some(&booking)).await;
+    assert_eq!(
+        (blank.status, blank.body["errors"][0]["field"].as_str()),
+        (422, Some("reason")),
+        "{}",
+        blank.body
+    );
+    let closed = sys.post(&path, json!({"reason": "booking-expired"}), Some(&booking)).await;
+    assert_eq!((closed.status, closed.body["refunded_cents"].as_i64()), (200, Some(0)), "{}", closed.body);
+    let mut body = payment(&user, 900, GOOD);
+    body["reference"] = json!(reference);
+    let late = sys.post("/api/v1/payments", body, Some(&booking)).await;
+    assert_eq!(late.body["type"], "urn:marquee:problem:reference-closed", "{}", late.body);
+    assert_eq!(sys.get("/api/v1/payments", Some(&customer)).await.body["total"], 0, "nothing was charged");
+}
