@@ -43,7 +43,7 @@ enum Command {
     /// One service, configured from MARQUEE_* variables.
     Serve {
         service: String,
-        /// Default: MARQUEE_PORT, else the service's port in ARCHITECTURE.md (gateway 8080,
+        /// Default: MARQUEE_PORT, else the service's port in docs/architecture.md (gateway 8080,
         /// identity 8081, ...).
         #[arg(long)]
         port: Option<u16>,
@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         what: Events,
     },
+    /// Manage identity's signing keys.
+    Keys {
+        #[command(subcommand)]
+        what: Keys,
+    },
     /// Apply a service's migrations and exit.
     Migrate {
         service: String,
@@ -81,6 +86,19 @@ enum Events {
         /// Only this consuming service (default: every one).
         #[arg(long)]
         service: Option<String>,
+        /// The embedded mode's data dir (default: MARQUEE_DATA_DIR, else ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Keys {
+    /// Make a new signing key: published at once, signing everywhere after the activation delay
+    /// (MARQUEE_KEY_ACTIVATION_SECONDS), while the old keys stay published until their tokens
+    /// have expired. On identity's database (MARQUEE_IDENTITY_DATABASE_URL or
+    /// MARQUEE_DATABASE_URL), else `<DIR>/identity.db`.
+    Rotate {
         /// The embedded mode's data dir (default: MARQUEE_DATA_DIR, else ./data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -159,6 +177,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Events { what: Events::Redrive { service, data_dir: dir } } => {
             let dir = data_dir(dir).unwrap_or_else(|| "./data".into());
             redrive(&settings, service.as_deref(), &dir).await
+        }
+        Command::Keys { what: Keys::Rotate { data_dir: dir } } => {
+            let dir = data_dir(dir).unwrap_or_else(|| "./data".into());
+            rotate_keys(&settings, &dir).await
         }
         Command::Migrate { service, data_dir: dir } => {
             let dir = data_dir(dir);
@@ -300,6 +322,27 @@ async fn redrive(settings: &Settings, only: Option<&str>, data_dir: &std::path::
         };
         say(&format!("{service}: {n} dead-lettered events sent back"));
     }
+    Ok(())
+}
+
+/// `marquee keys rotate`: a new signing key in identity's database.
+async fn rotate_keys(settings: &Settings, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let config = match DbConfig::from_settings(settings, "identity") {
+        Ok(config) => config,
+        Err(_) => {
+            anyhow::ensure!(
+                data_dir.join("identity.db").exists(),
+                "no identity database: set MARQUEE_IDENTITY_DATABASE_URL (or MARQUEE_DATABASE_URL), or pass --data-dir"
+            );
+            DbConfig::sqlite(data_dir, "identity")
+        }
+    };
+    let db = Db::connect(&config).await?;
+    db.migrate(&services::migrator("identity")?).await?;
+    let kid = identity::keys::add_key(&db, platform::time::now_ms()).await?;
+    let delay: u64 = settings.parse_or("MARQUEE_KEY_ACTIVATION_SECONDS", 60)?;
+    say(&format!("made signing key {kid}: published now, signing within {} s", delay + 60));
+    db.close().await;
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// At most this many seats in one booking (API.md).
+/// At most this many seats in one booking (docs/api.md).
 pub const MAX_SEATS: i64 = 10;
 
 /// `booking.confirmed`: a booking was paid; its tickets exist.

@@ -8,7 +8,7 @@ use crate::event_types::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub name: &'static str,
-    /// `marquee serve`'s default port (ARCHITECTURE.md).
+    /// `marquee serve`'s default port (docs/architecture.md).
     pub port: u16,
     /// The first path segments under `/api/v1/` it serves (`showtimes/{id}/seats` is booking's,
     /// an exception the gateway knows).

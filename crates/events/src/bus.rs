@@ -56,6 +56,10 @@ impl platform::server::ReadinessCheck for BusReadiness {
     fn name(&self) -> &'static str {
         "broker"
     }
+    // Without the broker, events wait in the outbox and consumers resume when it is back.
+    fn essential(&self) -> bool {
+        false
+    }
     async fn check(&self) -> anyhow::Result<()> {
         self.0.check().await
     }

@@ -3,7 +3,8 @@
 //!
 //! The key set is cached and fetched again when a token names an unknown `kid` (identity made a
 //! new key), at most once per [`REFRESH_MIN_INTERVAL`] so forged `kid`s cannot make us hammer
-//! identity. Only `EdDSA` is accepted: `alg: none` and HMAC tokens are refused before any key
+//! identity. It is also fetched again once it is [`KEYS_MAX_AGE`] old, so a key identity retired
+//! stops being accepted here too. Only `EdDSA` is accepted: `alg: none` and HMAC tokens are refused before any key
 //! is looked at.
 
 use std::{
@@ -23,6 +24,8 @@ use crate::Problem;
 pub const ISSUER: &str = "marquee";
 pub const AUDIENCE: &str = "marquee";
 pub const REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(2);
+/// A key set this old is fetched again before the next verification.
+pub const KEYS_MAX_AGE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -148,13 +151,20 @@ impl KeySource for NoKeys {
 pub struct Verifier {
     source: Arc<dyn KeySource>,
     keys: RwLock<HashMap<String, DecodingKey>>,
+    /// When the keys in hand were fetched.
+    loaded_at: RwLock<Option<Instant>>,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Verifier {
     /// Keys from `source`, fetched on first use and again on an unknown `kid`.
     pub fn new(source: Arc<dyn KeySource>) -> Self {
-        Self { source, keys: RwLock::default(), last_fetch: tokio::sync::Mutex::new(None) }
+        Self {
+            source,
+            keys: RwLock::default(),
+            loaded_at: RwLock::default(),
+            last_fetch: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// Verify against the JWKS at `identity_url/.well-known/jwks.json`.
@@ -186,7 +196,12 @@ impl Verifier {
             keys.insert(jwk.kid.clone(), key);
         }
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        *self.loaded_at.write().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         Ok(())
+    }
+
+    fn is_stale(&self) -> bool {
+        self.loaded_at.read().unwrap_or_else(|p| p.into_inner()).is_none_or(|at| at.elapsed() > KEYS_MAX_AGE)
     }
 
     fn key(&self, kid: &str) -> Option<DecodingKey> {
@@ -214,6 +229,12 @@ impl Verifier {
         }
         let kid = header.kid.ok_or_else(|| AuthError::Invalid("the token names no key (kid)".into()))?;
         let key = match self.key(&kid) {
+            // Old keys in hand: fetch again first (identity may have retired this one); keep the
+            // ones in hand if identity cannot be reached.
+            Some(_) if self.is_stale() => {
+                let _ = self.refresh().await;
+                self.key(&kid).ok_or_else(|| AuthError::Invalid("unknown signing key".into()))?
+            }
             Some(key) => key,
             None => {
                 let had_keys = !self.keys.read().unwrap_or_else(|p| p.into_inner()).is_empty();

@@ -84,7 +84,7 @@ impl Cache for MemoryCache {
 
 /// Redis, with every key under `<prefix>:` so deployments (and test runs) sharing a server stay
 /// apart. The connection is made lazily and remade when it drops; a Redis that is down makes
-/// reads miss and `/health/ready` fail, never a request.
+/// reads miss and `/health/ready` say `degraded`, never fail a request.
 pub struct RedisCache {
     connection: redis::aio::ConnectionManager,
     prefix: String,
@@ -170,6 +170,10 @@ pub struct CacheReadiness(pub std::sync::Arc<dyn Cache>);
 impl crate::server::ReadinessCheck for CacheReadiness {
     fn name(&self) -> &'static str {
         "cache"
+    }
+    // Without Redis every read misses and goes to the database: slower, not wrong.
+    fn essential(&self) -> bool {
+        false
     }
     async fn check(&self) -> anyhow::Result<()> {
         self.0.ping().await

@@ -4,6 +4,7 @@
 //! - [`settings`]: `MARQUEE_*` configuration as a map, from the environment or from a test.
 //! - [`telemetry`]: JSON logs, W3C trace context carried through a request and into events.
 //! - [`problem`]: RFC 9457 problem responses with stable `type`s.
+//! - [`forwarded`]: the client's address behind trusted proxies (`X-Forwarded-For`).
 //! - [`extract`]: `ApiJson` and `ApiQuery`, whose rejections are problems (400/413/415/422).
 //! - [`idempotency`]: `Idempotency-Key` handling.
 //! - [`periodic`]: background work in passes until shutdown.
@@ -26,6 +27,7 @@ pub mod client;
 pub mod clock;
 pub mod db;
 pub mod extract;
+pub mod forwarded;
 pub mod idempotency;
 pub mod pagination;
 pub mod periodic;

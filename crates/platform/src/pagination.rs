@@ -1,4 +1,4 @@
-//! The list shape of API.md: `?page=1&per_page=20` (max 100) →
+//! The list shape of docs/api.md: `?page=1&per_page=20` (max 100) →
 //! `{"items": [...], "page": 1, "per_page": 20, "total": 57}`.
 
 use serde::Serialize;

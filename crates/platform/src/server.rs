@@ -37,6 +37,14 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub trait ReadinessCheck: Send + Sync {
     fn name(&self) -> &'static str;
     async fn check(&self) -> anyhow::Result<()>;
+
+    /// Can the service serve without it? A shared dependency whose absence the service rides
+    /// out (the broker: events wait in the outbox; the cache: reads miss) must not fail
+    /// readiness, or every replica leaves rotation together and a partial outage becomes a
+    /// whole one. Its failure is reported as `degraded`, with a 200.
+    fn essential(&self) -> bool {
+        true
+    }
 }
 
 #[async_trait::async_trait]
@@ -231,21 +239,24 @@ async fn ready(State(checks): State<Arc<Vec<Arc<dyn ReadinessCheck>>>>) -> Respo
             Ok(Err(e)) => Some(format!("{e:#}")),
             Err(_) => Some("timed out".to_owned()),
         };
-        (c.name(), error)
+        (c.name(), c.essential(), error)
     }))
     .await;
-    let ok = results.iter().all(|(_, e)| e.is_none());
+    let ready = results.iter().all(|(_, essential, e)| !essential || e.is_none());
+    let whole = results.iter().all(|(_, _, e)| e.is_none());
     let body: serde_json::Map<String, serde_json::Value> = results
         .into_iter()
-        .map(|(name, e)| {
+        .map(|(name, _, e)| {
             (name.to_owned(), json!(e.map_or_else(|| "ok".to_owned(), |e| format!("down: {e}"))))
         })
         .collect();
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let mut response =
-        (status, Json(json!({"status": if ok { "ok" } else { "unavailable" }, "checks": body})))
-            .into_response();
-    if !ok {
+    let (status, verdict) = match (ready, whole) {
+        (true, true) => (StatusCode::OK, "ok"),
+        (true, false) => (StatusCode::OK, "degraded"),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    let mut response = (status, Json(json!({"status": verdict, "checks": body}))).into_response();
+    if !ready {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
@@ -399,5 +410,43 @@ mod tests {
         let (_, headers, _) = call(app(limits), req).await;
         let made = headers[REQUEST_ID].to_str().expect("ascii");
         assert_eq!(made.len(), 32, "a trace id: {made}");
+    }
+
+    struct Check(&'static str, bool, bool);
+
+    #[async_trait::async_trait]
+    impl ReadinessCheck for Check {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn essential(&self) -> bool {
+            self.1
+        }
+        async fn check(&self) -> anyhow::Result<()> {
+            if self.2 { Ok(()) } else { Err(anyhow::anyhow!("refused")) }
+        }
+    }
+
+    async fn readiness(checks: Vec<Arc<dyn ReadinessCheck>>) -> (StatusCode, serde_json::Value) {
+        let app = Router::new().route("/health/ready", get(ready).with_state(Arc::new(checks)));
+        let (status, _, body) = call(app, get_request("/health/ready")).await;
+        (status, body)
+    }
+
+    /// Issue 10, item 9: with the broker down every replica failed readiness together, so the
+    /// gateway had no replica it trusted and seat maps answered 503 although nothing needed it.
+    #[tokio::test]
+    async fn only_an_essential_check_failing_makes_a_replica_unready() {
+        let (status, body) =
+            readiness(vec![Arc::new(Check("database", true, true)), Arc::new(Check("broker", false, false))])
+                .await;
+        assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("degraded")), "{body}");
+        assert_eq!(body["checks"]["broker"], "down: refused");
+        let (status, body) =
+            readiness(vec![Arc::new(Check("database", true, false)), Arc::new(Check("broker", false, true))])
+                .await;
+        assert_eq!((status, body["status"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
+        let (status, body) = readiness(vec![Arc::new(Check("database", true, true))]).await;
+        assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
     }
 }

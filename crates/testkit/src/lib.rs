@@ -205,26 +205,50 @@ impl TestSystem {
     }
 
     pub async fn start_with(settings: Settings) -> Self {
-        Self::try_start(settings, &[]).await.expect("starting the test system")
+        Self::try_start(settings, &[], None).await.expect("starting the test system")
+    }
+
+    /// In the distributed mode, start with every service reaching RabbitMQ through a
+    /// [`TcpProxy`], which the test can cut to take the broker away (for this system only). In
+    /// the embedded mode there is no broker to lose: `None`.
+    pub async fn start_with_broker_proxy(settings: Settings) -> (Self, Option<TcpProxy>) {
+        let Some(url) =
+            std::env::var("MARQUEE_TEST_AMQP_URL").ok().filter(|u| !u.trim().is_empty() && distributed())
+        else {
+            return (Self::start_with(settings).await, None);
+        };
+        let broker: std::net::SocketAddr = "127.0.0.1:5672".parse().expect("address");
+        let proxy = TcpProxy::start(broker).await.expect("broker proxy");
+        let via = url.replace("127.0.0.1:5672", &proxy.addr.to_string());
+        assert_ne!(via, url, "MARQUEE_TEST_AMQP_URL points at 127.0.0.1:5672");
+        let sys = Self::try_start(settings, &[], Some(via)).await.expect("starting the test system");
+        (sys, Some(proxy))
     }
 
     /// Start with the other services reaching `service` through `proxy` (which is pointed at
     /// the real one here), to make that service slow, failing or absent for its callers.
     pub async fn start_routed(settings: Settings, routes: &[(&'static str, &FaultProxy)]) -> Self {
-        let sys = Self::try_start(settings, routes).await.expect("starting the test system");
+        let sys = Self::try_start(settings, routes, None).await.expect("starting the test system");
         for (service, proxy) in routes {
             proxy.set_target(&sys.service_url(service));
         }
         sys
     }
 
-    async fn try_start(settings: Settings, routes: &[(&'static str, &FaultProxy)]) -> anyhow::Result<Self> {
+    async fn try_start(
+        settings: Settings,
+        routes: &[(&'static str, &FaultProxy)],
+        broker_via: Option<String>,
+    ) -> anyhow::Result<Self> {
         if std::env::var("MARQUEE_TEST_LOG").is_ok() {
             platform::telemetry::init_logging();
         }
         let storage = Storage::fresh().await?;
         let clock = platform::clock::Clock::system();
-        let (broker, rabbit) = test_broker();
+        let (mut broker, rabbit) = test_broker();
+        if let (Broker::RabbitMq { url, .. }, Some(via)) = (&mut broker, broker_via) {
+            *url = via;
+        }
         let mut settings = settings;
         let redis = match std::env::var("MARQUEE_TEST_REDIS_URL") {
             Ok(url) if !url.trim().is_empty() => {

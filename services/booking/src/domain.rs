@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// At most this many seats in one booking (API.md).
+/// At most this many seats in one booking (docs/api.md).
 pub const MAX_SEATS: usize = contracts::booking::MAX_SEATS as usize;
 
 /// Where a booking is in its life. Every change is one of [`Status::can_become`]'s transitions,

@@ -1,7 +1,7 @@
 //! booking: seat holds that never sell a seat twice, payment, tickets, cancellation, seat maps.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Booking, and `GET /showtimes/{id}/seats`): extract,
+//! - [`routes`]: the HTTP API (docs/api.md, bookings, and `GET /showtimes/{id}/seats`): extract,
 //!   call [`ops`], answer.
 //! - [`ops`]: the use cases: hold, pay, cancel, expire, and reactions to other services.
 //! - [`domain`]: the booking type, its [`domain::Status`] state machine, parsing seat lists.

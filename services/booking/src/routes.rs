@@ -1,4 +1,4 @@
-//! booking's HTTP API (API.md §Booking, and the seat map of §Theaters and showtimes). Each
+//! booking's HTTP API (docs/api.md, bookings, and the seat map of the showtimes). Each
 //! handler extracts, calls [`crate::ops`] and answers.
 
 use axum::{

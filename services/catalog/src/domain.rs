@@ -4,7 +4,7 @@ use platform::FieldError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The genres the schema seeds (API.md); a slug outside this list is a 422.
+/// The genres the schema seeds (docs/api.md); a slug outside this list is a 422.
 pub const GENRES: &[&str] = &[
     "action",
     "adventure",

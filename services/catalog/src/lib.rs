@@ -1,7 +1,7 @@
 //! catalog: movies, genres, search that forgives typos, ratings from reviews, IMDb import.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Catalog): extract, call [`ops`], answer.
+//! - [`routes`]: the HTTP API (docs/api.md, Catalog): extract, call [`ops`], answer.
 //! - [`ops`]: the use cases: listing, search, the cached read, adding (by hand, import, demo),
 //!   changing and removing movies, each write with its `movie.*` event.
 //! - [`domain`]: the movie type and parsing requests.

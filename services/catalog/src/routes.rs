@@ -1,4 +1,4 @@
-//! catalog's HTTP API (API.md §Catalog): each handler extracts, calls [`crate::ops`] and
+//! catalog's HTTP API (docs/api.md, Catalog): each handler extracts, calls [`crate::ops`] and
 //! answers.
 
 use axum::{Router, extract::State, http::StatusCode};

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use axum::{
     Json,
-    body::Body,
     extract::{Path, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
@@ -39,7 +38,7 @@ async fn fetch(
     let Some(upstream) = gateway.upstream(service).filter(|u| u.is_deployed()) else {
         return Part::Failed;
     };
-    let mut request = Request::new(Body::empty());
+    let mut request = Request::new(proxy::Outgoing::Empty);
     *request.method_mut() = Method::GET;
     let Ok(uri) = path_and_query.parse() else {
         return Part::Failed;

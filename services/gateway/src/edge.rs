@@ -10,20 +10,19 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use ipnet::IpNet;
-use platform::{Problem, Settings, auth::Verifier, extract::PeerAddr};
+use platform::{Problem, Settings, auth::Verifier, extract::PeerAddr, forwarded::TrustedProxies};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     proxy::ClientIp,
-    ratelimit::{Decision, RateLimiter, parse_nets},
+    ratelimit::{Decision, RateLimiter},
 };
 
 pub struct Edge {
     pub verifier: Arc<Verifier>,
     pub limiter: Option<RateLimiter>,
     /// Proxies in front of the gateway (a load balancer) whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpNet>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Edge {
@@ -31,25 +30,15 @@ impl Edge {
         Ok(Self {
             verifier,
             limiter: RateLimiter::from_settings(settings)?,
-            trusted_proxies: parse_nets(settings.get("MARQUEE_GATEWAY_TRUSTED_PROXIES").unwrap_or_default())?,
+            trusted_proxies: TrustedProxies::parse(
+                settings.get("MARQUEE_GATEWAY_TRUSTED_PROXIES").unwrap_or_default(),
+            )?,
         })
     }
 
-    /// The client's address: the peer, or when the peer is a trusted proxy, the right-most
-    /// address in `X-Forwarded-For` that is not one of ours (the left ones are the client's say).
+    /// The client's address: the peer, or behind a trusted proxy the address it forwarded for.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
-        if !trusted(&peer) {
-            return peer;
-        }
-        let forwarded: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        forwarded.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
+        self.trusted_proxies.client_ip(peer, headers)
     }
 }
 
@@ -75,8 +64,7 @@ pub async fn guard(
         && !limiter.is_exempt(ip)
     {
         let user = verdict.as_ref().ok().and_then(Option::as_deref);
-        let auth_route = request.uri().path().starts_with("/api/v1/auth/");
-        let decision = limiter.take(&limiter.buckets(ip, user, auth_route)).await;
+        let decision = limiter.take(&limiter.buckets(ip, user, request.uri().path())).await;
         if !decision.allowed {
             metrics::counter!("gateway_rate_limited_total").increment(1);
             let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -193,17 +181,6 @@ pub fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let settings = Settings::default().with("MARQUEE_GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8");
-        let edge = Edge::from_settings(&settings, Arc::new(Verifier::without_keys())).expect("edge");
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 203.0.113.9, 10.0.0.2"));
-        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
-        assert_eq!(edge.client_ip(ip("10.0.0.1"), &headers), ip("203.0.113.9"), "behind our proxies");
-        assert_eq!(edge.client_ip(ip("198.51.100.1"), &headers), ip("198.51.100.1"), "a client's own claim");
-    }
 
     #[test]
     fn a_wildcard_in_a_list_of_origins_is_a_configuration_error() {

@@ -24,15 +24,16 @@ pub async fn health(
     let results = futures_util::future::join_all(checks.map(|(service, replica)| {
         let http = &gateway.http;
         async move {
-            let ok = match replica.recent_verdict(gateway.health_interval * 2) {
-                Some(ok) => ok,
+            let verdict = match replica.recent_verdict(gateway.health_interval * 2) {
+                Some(verdict) => verdict,
                 None => {
-                    let ok = crate::upstream::probe(http, &replica.url).await;
+                    let verdict = crate::upstream::probe(http, &replica.url).await;
                     // The answer is fresh: let routing know it too.
-                    replica.set_healthy(ok, service);
-                    ok
+                    replica.set_verdict(verdict, service);
+                    verdict
                 }
             };
+            let ok = verdict == crate::upstream::Verdict::Ready;
             (service, replica.url.clone(), ok)
         }
     }))

@@ -1,5 +1,5 @@
 //! The gateway: the one front door. Routes `/api/v1/...` to the owning service by the table in
-//! ARCHITECTURE.md, passes request ids and trace context on, answers problems when an upstream
+//! docs/architecture.md, passes request ids and trace context on, answers problems when an upstream
 //! is missing or down, and aggregates every service's readiness at `/health`.
 //!
 //! # Layout

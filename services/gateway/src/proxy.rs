@@ -1,6 +1,8 @@
 //! Forwarding: the request goes to a healthy replica of the owner with its body streamed, and the
-//! answer comes back streamed too (SSE and media pass through as they are produced). Bodiless
-//! GET/HEAD/OPTIONS are retried on another replica when one fails, within the retry budget.
+//! answer comes back streamed too (SSE and media pass through as they are produced); bodies up
+//! to 64 KiB are read whole first. Bodiless GET/HEAD/OPTIONS are retried on another replica
+//! when one fails, within the retry budget; any request whose body can be sent again is retried
+//! when a replica refuses the connection.
 
 use std::{
     net::IpAddr,
@@ -20,7 +22,10 @@ use axum::{
 use futures_util::{StreamExt, TryStreamExt};
 use platform::{Problem, extract::PeerAddr, server::REQUEST_ID};
 
-use crate::{Gateway, retry, routes, upstream::Upstream};
+use crate::{
+    Gateway, retry, routes,
+    upstream::{Upstream, Verdict},
+};
 
 /// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: &[&str] = &[
@@ -70,16 +75,14 @@ fn upstream_headers(request: &axum::http::request::Parts, peer: Option<std::net:
     let mut headers = request.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
-    // Append the client's address; services trust only the right-most entry (ours).
+    // The client's address as the edge worked it out, and nothing else: the entries a client
+    // wrote itself must not reach services that believe the gateway's word.
     let client = request.extensions.get::<ClientIp>().map(|c| c.0).or(peer.map(|p| p.ip()));
-    if let Some(client) = client {
-        let earlier: Vec<&str> =
-            headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-        let xff =
-            if earlier.is_empty() { client.to_string() } else { format!("{}, {client}", earlier.join(", ")) };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
-            headers.insert("x-forwarded-for", v);
-        }
+    headers.remove("x-forwarded-for");
+    if let Some(client) = client
+        && let Ok(v) = HeaderValue::from_str(&client.to_string())
+    {
+        headers.insert("x-forwarded-for", v);
     }
     // The request id the observe middleware settled on is the trace id unless the client sent one.
     if let Some(ctx) = platform::telemetry::current() {
@@ -121,15 +124,20 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
     }
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let request = if has_body(&parts.headers, &body) {
-        let (body, state) = limited(body, limit);
-        let mut request = Request::from_parts(parts, body);
-        request.extensions_mut().insert(state);
-        request
+    let body = if !has_body(&parts.headers, &body) {
+        Outgoing::Empty
+    } else if declared.is_some_and(|len| len <= BUFFER_UP_TO) {
+        // Read whole: one write upstream, and a request that can go to another replica if the
+        // first one refuses the connection.
+        match axum::body::to_bytes(body, BUFFER_UP_TO as usize).await {
+            Ok(bytes) => Outgoing::Whole(bytes),
+            Err(_) => return incomplete_body(),
+        }
     } else {
-        Request::from_parts(parts, Body::empty())
+        let (body, state) = limited(body, limit);
+        Outgoing::Stream(body, state)
     };
-    let response = send(&gateway, upstream, request, peer).await;
+    let response = send(&gateway, upstream, Request::from_parts(parts, body), peer).await;
     let status = platform::server::status_label(response.status().as_u16());
     metrics::counter!("gateway_upstream_requests_total",
         "service" => service, "route" => route.clone(), "status" => status)
@@ -137,6 +145,34 @@ pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, r
     metrics::histogram!("gateway_upstream_duration_seconds", "service" => service, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// What goes upstream as the request's body.
+pub enum Outgoing {
+    Empty,
+    /// A small body read whole before sending, which can be sent again.
+    Whole(bytes::Bytes),
+    /// A body streamed as it arrives, which can be sent once.
+    Stream(Body, BodyState),
+}
+
+impl Outgoing {
+    /// A copy to send, of a body that can be sent again (bytes are shared, not copied).
+    fn again(&self) -> Outgoing {
+        match self {
+            Outgoing::Whole(bytes) => Outgoing::Whole(bytes.clone()),
+            _ => Outgoing::Empty,
+        }
+    }
+
+    /// Can the request be sent again, to another replica?
+    fn replayable(&self) -> bool {
+        !matches!(self, Outgoing::Stream(..))
+    }
+}
+
+fn incomplete_body() -> Response {
+    Problem::new(StatusCode::BAD_REQUEST, "incomplete-body", "The request body was cut off").into_response()
 }
 
 fn too_large(limit: Option<u64>) -> Response {
@@ -155,16 +191,23 @@ fn limited(body: Body, limit: u64) -> (Body, BodyState) {
     let state = BodyState::default();
     let (on_chunk, on_end) = (state.clone(), state.clone());
     let mut seen = 0u64;
-    let chunks = body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
-        seen += chunk.len() as u64;
-        let outcome = if seen > limit {
-            on_chunk.0.too_large.store(true, Ordering::Relaxed);
-            Err(std::io::Error::other("the request body is over the gateway's limit"))
-        } else {
-            Ok(chunk)
-        };
-        std::future::ready(outcome)
-    });
+    let on_error = state.clone();
+    let chunks = body
+        .into_data_stream()
+        .map_err(move |e| {
+            on_error.0.client_failed.store(true, Ordering::Relaxed);
+            std::io::Error::other(e)
+        })
+        .and_then(move |chunk| {
+            seen += chunk.len() as u64;
+            let outcome = if seen > limit {
+                on_chunk.0.too_large.store(true, Ordering::Relaxed);
+                Err(std::io::Error::other("the request body is over the gateway's limit"))
+            } else {
+                Ok(chunk)
+            };
+            std::future::ready(outcome)
+        });
     let end = futures_util::stream::poll_fn(move |_| {
         on_end.0.sent.send_replace(true);
         std::task::Poll::Ready(None)
@@ -174,10 +217,12 @@ fn limited(body: Body, limit: u64) -> (Body, BodyState) {
 
 /// A streamed request body's progress, shared between the stream and [`send`].
 #[derive(Clone)]
-struct BodyState(Arc<BodyProgress>);
+pub struct BodyState(Arc<BodyProgress>);
 
 struct BodyProgress {
     too_large: AtomicBool,
+    /// The client's side of the body failed: it went away or broke off mid-upload.
+    client_failed: AtomicBool,
     /// Set once the last byte has gone upstream.
     sent: tokio::sync::watch::Sender<bool>,
 }
@@ -186,16 +231,13 @@ impl Default for BodyState {
     fn default() -> Self {
         Self(Arc::new(BodyProgress {
             too_large: AtomicBool::new(false),
+            client_failed: AtomicBool::new(false),
             sent: tokio::sync::watch::channel(false).0,
         }))
     }
 }
 
 impl BodyState {
-    fn is_sent(&self) -> bool {
-        *self.0.sent.borrow()
-    }
-
     async fn wait_until_sent(&self) {
         let mut sent = self.0.sent.subscribe();
         let _ = sent.wait_for(|sent| *sent).await;
@@ -211,21 +253,26 @@ fn circuit_open(service: &str, open: platform::breaker::Open) -> Response {
 
 /// Send to one replica after another until an answer comes that is not a failure, the retries
 /// allowed are spent, or the request may not be repeated.
+///
+/// Two kinds of failure may be retried on another replica. A refused connection, for any method
+/// whose body can be sent again: nothing reached the replica, so nothing can have happened
+/// twice. Any failure of a GET, HEAD or OPTIONS without a body, within the retry budget.
 pub async fn send(
     gateway: &Gateway,
     upstream: &Upstream,
-    request: Request,
+    request: Request<Outgoing>,
     peer: Option<std::net::SocketAddr>,
 ) -> Response {
     let service = upstream.service;
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
     let (parts, body) = request.into_parts();
     let headers = upstream_headers(&parts, peer);
-    // Set by `forward` on requests with a body; a body is streamed, so only a bodiless request
-    // can be sent twice.
-    let streaming = parts.extensions.get::<BodyState>().cloned();
-    let retryable = retry::is_retryable(&parts.method, streaming.is_some());
-    let mut body = Some(body);
+    let idempotent = retry::is_retryable(&parts.method, !matches!(body, Outgoing::Empty));
+    let replayable = body.replayable();
+    let (mut body, streaming) = match body {
+        Outgoing::Stream(body, state) => (Some(Outgoing::Stream(body, state.clone())), Some(state)),
+        other => (Some(other), None),
+    };
     upstream.budget.deposit();
     // The breaker judges requests, not tries: a failure that a retry on another replica mended
     // is a replica's problem (the health checks' business), not the service's.
@@ -246,8 +293,12 @@ pub async fn send(
             .http
             .request(parts.method.clone(), format!("{}{path_and_query}", replica.url))
             .headers(headers.clone());
-        if let Some(body) = body.take().filter(|_| !retryable) {
-            outgoing = outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+        match if replayable { body.as_ref().map(Outgoing::again) } else { body.take() } {
+            Some(Outgoing::Whole(bytes)) => outgoing = outgoing.body(bytes),
+            Some(Outgoing::Stream(stream, _)) => {
+                outgoing = outgoing.body(reqwest::Body::wrap_stream(stream.into_data_stream()));
+            }
+            Some(Outgoing::Empty) | None => {}
         }
         // The timeout starts once the body is sent: a client that uploads slowly is not the
         // service being slow.
@@ -282,30 +333,30 @@ pub async fn send(
             Ok(Err(_)) if streaming.as_ref().is_some_and(|s| s.0.too_large.load(Ordering::Relaxed)) => {
                 return too_large(None);
             }
-            Ok(Err(_)) if streaming.as_ref().is_some_and(|s| !s.is_sent()) => {
-                return Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "incomplete-body",
-                    "The request body was cut off",
-                )
-                .into_response();
+            Ok(Err(_)) if streaming.as_ref().is_some_and(|s| s.0.client_failed.load(Ordering::Relaxed)) => {
+                return incomplete_body();
+            }
+            Ok(Err(e)) if e.is_connect() => {
+                // Nothing listens there: out of rotation until a health check passes.
+                replica.set_verdict(Verdict::Unreachable, service);
+                tracing::warn!(service, url = %replica.url, error = %e, "upstream refused the connection");
+                Failure::Refused
             }
             Ok(Err(e)) => {
-                if e.is_connect() {
-                    // Nothing listens there: out of rotation until a health check passes.
-                    replica.set_healthy(false, service);
-                }
-                tracing::warn!(service, url = %replica.url, error = %e, "upstream unreachable");
+                tracing::warn!(service, url = %replica.url, error = %e, "upstream connection failed");
                 Failure::Unreachable
             }
             Err(_) => Failure::Timeout,
         };
         attempt += 1;
-        // A timeout is not retried: the client has already waited the whole timeout once.
-        let may_retry = retryable
-            && !matches!(failure, Failure::Timeout)
-            && attempt <= upstream.budget.max_retries
-            && upstream.budget.withdraw();
+        let may_retry = attempt <= upstream.budget.max_retries
+            && match failure {
+                // Nothing was sent, so the service bore no load: no retry budget is spent.
+                Failure::Refused => replayable,
+                // A timeout is not retried: the client has already waited the whole timeout once.
+                Failure::Timeout => false,
+                Failure::Status(_) | Failure::Unreachable => idempotent && upstream.budget.withdraw(),
+            };
         if !may_retry {
             upstream.breaker.record_failure();
             return failure.into_response(service, upstream).await;
@@ -318,6 +369,9 @@ pub async fn send(
 
 enum Failure {
     Status(reqwest::Response),
+    /// The connection was refused: the request never reached the replica.
+    Refused,
+    /// The connection broke after the request may have been sent.
     Unreachable,
     Timeout,
 }
@@ -327,7 +381,7 @@ impl Failure {
         match self {
             // The service's own 502-504 (a problem of its own, usually) goes back as it is.
             Failure::Status(answer) => relay(answer).await.unwrap_or_else(|cut_off| cut_off),
-            Failure::Unreachable => {
+            Failure::Refused | Failure::Unreachable => {
                 Problem::unavailable(format!("the {service} service is unavailable")).into_response()
             }
             Failure::Timeout => {

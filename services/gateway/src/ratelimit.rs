@@ -1,5 +1,6 @@
 //! Rate limits: token buckets per client address, per signed-in user, and a tighter one per
-//! address on `/auth/*` (password guessing). One request takes a token from every bucket that
+//! address on the credential checks, sign-in and registration (password guessing; refreshing a
+//! session is not one: hundreds of users behind one address refresh every 15 minutes). One request takes a token from every bucket that
 //! applies, or from none when any is empty. The buckets live in Redis when `MARQUEE_REDIS_URL` is
 //! set, so every gateway replica enforces the same limit; in the process otherwise, and also
 //! while Redis is unreachable (each replica then limits on its own rather than not at all).
@@ -12,7 +13,7 @@ use std::{
 };
 
 use ipnet::IpNet;
-use platform::Settings;
+use platform::{Settings, forwarded::parse_nets};
 
 /// A bucket of `burst` tokens refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -200,6 +201,11 @@ impl RedisBuckets {
     }
 }
 
+/// Does the request check a password? Those draw on the tight `auth` bucket.
+pub fn is_credential_check(path: &str) -> bool {
+    matches!(path, "/api/v1/auth/login" | "/api/v1/auth/register")
+}
+
 /// The limits and where the buckets are kept.
 pub struct RateLimiter {
     pub ip: Limit,
@@ -245,10 +251,10 @@ impl RateLimiter {
     }
 
     /// The buckets a request draws on.
-    pub fn buckets(&self, ip: IpAddr, user: Option<&str>, auth_route: bool) -> Vec<Bucket> {
+    pub fn buckets(&self, ip: IpAddr, user: Option<&str>, path: &str) -> Vec<Bucket> {
         let ip = client_key(ip);
         let mut buckets = vec![Bucket { key: format!("ip:{ip}"), limit: self.ip }];
-        if auth_route {
+        if is_credential_check(path) {
             buckets.push(Bucket { key: format!("auth:{ip}"), limit: self.auth });
         }
         if let Some(user) = user {
@@ -294,19 +300,6 @@ fn client_key(ip: IpAddr) -> String {
     }
 }
 
-/// `10.0.0.0/8, 127.0.0.1` → networks (a bare address is a network of one).
-pub fn parse_nets(list: &str) -> anyhow::Result<Vec<IpNet>> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<IpNet>()
-                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| anyhow::anyhow!("{s:?} is not an address or a network (CIDR)"))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,7 +336,7 @@ mod tests {
     #[test]
     fn ipv6_clients_are_limited_per_64_network() {
         let limiter = RateLimiter::from_settings(&Settings::default()).expect("ok").expect("on");
-        let key = |s: &str| limiter.buckets(s.parse().expect("ip"), None, false)[0].key.clone();
+        let key = |s: &str| limiter.buckets(s.parse().expect("ip"), None, "/api/v1/movies")[0].key.clone();
         assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));

@@ -1,4 +1,4 @@
-//! Which service owns which path (ARCHITECTURE.md, "Services and ownership").
+//! Which service owns which path (docs/architecture.md, "Services and ownership").
 
 /// Every service behind the gateway (the registry's).
 pub fn services() -> impl Iterator<Item = &'static str> {
@@ -19,7 +19,7 @@ pub fn owner(path_under_v1: &str) -> Option<&'static str> {
     contracts::services::owner_of(first)
 }
 
-/// The fixed words of the API's paths (API.md); any other segment is an id.
+/// The fixed words of the API's paths (docs/api.md); any other segment is an id.
 #[rustfmt::skip]
 const WORDS: &[&str] = &[
     "activity", "analytics", "auth", "backups", "behavior", "bookings", "cancel", "dashboard", "featured",

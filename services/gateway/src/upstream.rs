@@ -4,7 +4,7 @@
 use std::{
     sync::{
         Mutex,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicU8, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -17,33 +17,59 @@ use tokio_util::sync::CancellationToken;
 
 use crate::retry::RetryBudget;
 
-/// One base URL of a service, and whether it passed its last health check.
+/// What the last health check (or a failed connection) said of a replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Verdict {
+    Ready = 0,
+    /// It answers but says it is not ready (its database is down, it is starting or stopping).
+    Unready = 1,
+    /// Nothing answers there: the connection was refused or timed out.
+    Unreachable = 2,
+}
+
+impl Verdict {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Ready,
+            1 => Self::Unready,
+            _ => Self::Unreachable,
+        }
+    }
+}
+
+/// One base URL of a service, and what its last health check said.
 pub struct Replica {
     pub url: String,
-    healthy: AtomicBool,
+    verdict: AtomicU8,
     /// When the verdict was last given; `None` before the first check.
     checked_at: Mutex<Option<Instant>>,
 }
 
 impl Replica {
-    pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+    fn new(url: String) -> Self {
+        Self { url, verdict: AtomicU8::new(Verdict::Ready as u8), checked_at: Mutex::new(None) }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        Verdict::from_u8(self.verdict.load(Ordering::Relaxed))
     }
 
     /// The verdict, if one was given within `max_age`.
-    pub fn recent_verdict(&self, max_age: Duration) -> Option<bool> {
+    pub fn recent_verdict(&self, max_age: Duration) -> Option<Verdict> {
         let checked_at = *self.checked_at.lock().unwrap_or_else(|p| p.into_inner());
-        checked_at.filter(|at| at.elapsed() <= max_age).map(|_| self.is_healthy())
+        checked_at.filter(|at| at.elapsed() <= max_age).map(|_| self.verdict())
     }
 
     /// Record a health check's (or a failed connection's) verdict.
-    pub fn set_healthy(&self, healthy: bool, service: &str) {
+    pub fn set_verdict(&self, verdict: Verdict, service: &str) {
         *self.checked_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        if self.healthy.swap(healthy, Ordering::Relaxed) != healthy {
-            if healthy {
+        let was = Verdict::from_u8(self.verdict.swap(verdict as u8, Ordering::Relaxed));
+        if (was == Verdict::Ready) != (verdict == Verdict::Ready) {
+            if verdict == Verdict::Ready {
                 tracing::info!(service, url = %self.url, "replica back in rotation");
             } else {
-                tracing::warn!(service, url = %self.url, "replica taken out of rotation");
+                tracing::warn!(service, url = %self.url, ?verdict, "replica taken out of rotation");
             }
         }
     }
@@ -71,11 +97,7 @@ impl Upstream {
         let default_timeout = settings.parse_or("MARQUEE_GATEWAY_TIMEOUT_MS", 10_000)?;
         let timeout_key = format!("MARQUEE_GATEWAY_{}_TIMEOUT_MS", service.to_uppercase());
         let timeout = Duration::from_millis(settings.parse_or(&timeout_key, default_timeout)?);
-        let replicas = settings
-            .service_urls(service)
-            .into_iter()
-            .map(|url| Replica { url, healthy: AtomicBool::new(true), checked_at: Mutex::new(None) })
-            .collect();
+        let replicas = settings.service_urls(service).into_iter().map(Replica::new).collect();
         Ok(Self {
             service,
             replicas,
@@ -90,8 +112,9 @@ impl Upstream {
         !self.replicas.is_empty()
     }
 
-    /// The next replica in turn that is healthy and not `avoid` (the one that just failed). When
-    /// none is healthy the checks may be wrong, so every replica is tried in turn instead.
+    /// The next replica in turn that is ready and not `avoid` (the one that just failed). When
+    /// none is ready the checks may be wrong (or a dependency they all share is down), so the
+    /// ones that at least answer come next, and only then the ones nothing answered at.
     pub fn pick(&self, avoid: Option<&str>) -> Option<&Replica> {
         let n = self.replicas.len();
         if n == 0 {
@@ -100,11 +123,9 @@ impl Upstream {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let in_turn = (0..n).map(|i| &self.replicas[(start + i) % n]);
         let usable = |r: &&Replica| avoid != Some(r.url.as_str());
-        in_turn
-            .clone()
-            .filter(usable)
-            .find(|r| r.is_healthy())
-            .or_else(|| in_turn.clone().find(usable))
+        [Verdict::Ready, Verdict::Unready, Verdict::Unreachable]
+            .into_iter()
+            .find_map(|wanted| in_turn.clone().filter(usable).find(|r| r.verdict() == wanted))
             .or_else(|| in_turn.clone().next())
     }
 }
@@ -122,8 +143,7 @@ pub async fn check_health(
         futures_util::future::join_all(checks.map(|(service, replica)| {
             let http = &http;
             async move {
-                let healthy = probe(http, &replica.url).await;
-                replica.set_healthy(healthy, service);
+                replica.set_verdict(probe(http, &replica.url).await, service);
             }
         }))
         .await;
@@ -135,12 +155,12 @@ pub async fn check_health(
 }
 
 /// Is the replica at `url` ready to serve?
-pub async fn probe(http: &reqwest::Client, url: &str) -> bool {
-    http.get(format!("{url}/health/ready"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
+pub async fn probe(http: &reqwest::Client, url: &str) -> Verdict {
+    match http.get(format!("{url}/health/ready")).timeout(Duration::from_secs(2)).send().await {
+        Ok(answer) if answer.status().is_success() => Verdict::Ready,
+        Ok(_) => Verdict::Unready,
+        Err(_) => Verdict::Unreachable,
+    }
 }
 
 #[cfg(test)]
@@ -155,14 +175,27 @@ mod tests {
     #[test]
     fn replicas_that_fail_their_checks_are_skipped_unless_none_pass() {
         let u = upstream("http://a,http://b,http://c");
-        u.replicas[1].set_healthy(false, "catalog");
+        u.replicas[1].set_verdict(Verdict::Unready, "catalog");
         let picked: Vec<_> = (0..6).filter_map(|_| u.pick(None)).map(|r| r.url.as_str()).collect();
         assert!(!picked.contains(&"http://b"), "{picked:?}");
         assert!(picked.contains(&"http://a") && picked.contains(&"http://c"), "{picked:?}");
         for r in &u.replicas {
-            r.set_healthy(false, "catalog");
+            r.set_verdict(Verdict::Unreachable, "catalog");
         }
         assert!(u.pick(None).is_some(), "all failing: try them anyway");
+    }
+
+    /// Issue 10, item 9: with the broker down no replica passed its checks, and the fallback
+    /// took the dead replica in turn with the live ones.
+    #[test]
+    fn when_none_is_ready_the_ones_that_answer_come_before_the_dead() {
+        let u = upstream("http://dead,http://unready");
+        u.replicas[0].set_verdict(Verdict::Unreachable, "catalog");
+        u.replicas[1].set_verdict(Verdict::Unready, "catalog");
+        for _ in 0..4 {
+            assert_eq!(u.pick(None).map(|r| r.url.as_str()), Some("http://unready"));
+        }
+        assert_eq!(u.pick(Some("http://unready")).map(|r| r.url.as_str()), Some("http://dead"));
     }
 
     #[test]

@@ -17,6 +17,12 @@ pub enum IdentityError {
     /// 429 `rate-limited` with `Retry-After`.
     #[error("too many failed attempts")]
     Throttled { retry_after_secs: u64 },
+    /// 503 with `Retry-After`: too many password checks waiting.
+    #[error("too many password checks waiting")]
+    Busy,
+    /// 429 `rate-limited`: too many registrations from one address.
+    #[error("too many registrations")]
+    TooManyRegistrations { retry_after_secs: u64 },
     /// 404.
     #[error("user not found")]
     UserNotFound,
@@ -32,6 +38,15 @@ pub enum IdentityError {
     /// 500, logged.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::passwords::PasswordError> for IdentityError {
+    fn from(e: crate::passwords::PasswordError) -> Self {
+        match e {
+            crate::passwords::PasswordError::Busy => Self::Busy,
+            crate::passwords::PasswordError::Failed(e) => Self::Internal(e),
+        }
+    }
 }
 
 impl From<sqlx::Error> for IdentityError {
@@ -55,6 +70,13 @@ impl From<IdentityError> for Problem {
             }
             IdentityError::Throttled { retry_after_secs } => Problem::too_many_requests(retry_after_secs)
                 .detail(format!("too many failed sign-ins; try again in {retry_after_secs} s")),
+            IdentityError::Busy => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Too busy")
+                .detail("too many password checks at once; try again in a moment")
+                .retry_after(1),
+            IdentityError::TooManyRegistrations { retry_after_secs } => Problem::too_many_requests(
+                retry_after_secs,
+            )
+            .detail(format!("too many registrations from this address; try again in {retry_after_secs} s")),
             IdentityError::UserNotFound => Problem::not_found("user"),
             IdentityError::AccountGone => Problem::unauthorized("the account no longer exists"),
             IdentityError::Invalid(errors) => Problem::invalid(errors),

@@ -1,7 +1,7 @@
 //! identity: accounts, roles, passwords, access and refresh tokens, the activity log.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Identity), the JWKS and the service-token endpoint:
+//! - [`routes`]: the HTTP API (docs/api.md, Identity), the JWKS and the service-token endpoint:
 //!   extract, call [`ops`], answer.
 //! - [`ops`]: the use cases: registering, sessions and the sign-in throttle, profiles, the
 //!   admin's user management, service tokens.
@@ -9,6 +9,7 @@
 //! - [`passwords`]: Argon2id off the async threads.
 //! - [`purge`]: dropping expired refresh tokens and finished login-failure counters, hourly.
 //! - [`keys`]: the Ed25519 signing keys, kept in the database.
+//! - [`throttle`]: the sign-in and registration limits (the policy is written there).
 //! - [`store`]: the SQL.
 //! - [`activity`]: the activity log, built from events.
 //! - [`error`]: errors and the problems they become.
@@ -22,6 +23,7 @@ pub mod passwords;
 pub mod purge;
 pub mod routes;
 pub mod store;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -41,16 +43,64 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 pub struct IdentityConfig {
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
-    /// Failed sign-ins per account within the window before it is locked.
+    /// Failed sign-ins per account (or known place) within the window before it is locked.
     pub max_failures_per_account: i64,
-    /// Failed sign-ins per client address within the window before it is locked.
+    /// Failed sign-ins per client address within the window before it is slowed.
     pub max_failures_per_address: i64,
     pub failure_window_secs: i64,
     pub lockout_secs: i64,
+    /// A slowed address gets one attempt per this many seconds.
+    pub slow_secs: i64,
+    /// Registrations per client address within the window.
+    pub registrations_per_address: i64,
+    /// Peers whose `X-Forwarded-For` is believed: the gateway's addresses.
+    pub trusted_proxies: platform::forwarded::TrustedProxies,
+    /// Addresses the per-address limits spare, as at the gateway (`MARQUEE_RATE_LIMIT_EXEMPT`,
+    /// a load-test host); `None` when `MARQUEE_RATE_LIMIT=off` spares every address.
+    pub address_limits: Option<Vec<ipnet::IpNet>>,
     pub service_secret: String,
 }
 
 impl IdentityConfig {
+    fn window_ms(&self) -> i64 {
+        self.failure_window_secs.saturating_mul(1000)
+    }
+
+    /// Do the per-address limits apply to `client`?
+    pub fn limits_address(&self, client: &str) -> bool {
+        let Some(exempt) = &self.address_limits else {
+            return false;
+        };
+        client.parse::<std::net::IpAddr>().map_or(true, |ip| !exempt.iter().any(|net| net.contains(&ip)))
+    }
+
+    /// An account's, or a known place's, sign-in failures.
+    pub fn account_throttle(&self) -> throttle::Throttle {
+        throttle::Throttle {
+            limit: self.max_failures_per_account,
+            window_ms: self.window_ms(),
+            beyond: throttle::Beyond::Lock { ms: self.lockout_secs.saturating_mul(1000) },
+        }
+    }
+
+    /// A client address's sign-in failures.
+    pub fn address_throttle(&self) -> throttle::Throttle {
+        throttle::Throttle {
+            limit: self.max_failures_per_address,
+            window_ms: self.window_ms(),
+            beyond: throttle::Beyond::Slow { ms: self.slow_secs.saturating_mul(1000) },
+        }
+    }
+
+    /// A client address's registrations: locked for a window once spent.
+    pub fn registration_throttle(&self) -> throttle::Throttle {
+        throttle::Throttle {
+            limit: self.registrations_per_address,
+            window_ms: self.window_ms(),
+            beyond: throttle::Beyond::Lock { ms: self.window_ms() },
+        }
+    }
+
     pub fn from_settings(s: &platform::Settings) -> anyhow::Result<Self> {
         Ok(Self {
             access_ttl_secs: s.parse_or("MARQUEE_ACCESS_TOKEN_TTL_SECONDS", 900)?,
@@ -59,6 +109,17 @@ impl IdentityConfig {
             max_failures_per_address: s.parse_or("MARQUEE_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?,
             failure_window_secs: s.parse_or("MARQUEE_LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
             lockout_secs: s.parse_or("MARQUEE_LOGIN_LOCKOUT_SECONDS", 900)?,
+            slow_secs: s.parse_or("MARQUEE_LOGIN_SLOW_SECONDS", 10)?,
+            registrations_per_address: s.parse_or("MARQUEE_REGISTRATIONS_PER_ADDRESS", 10)?,
+            trusted_proxies: platform::forwarded::TrustedProxies::parse(
+                s.get("MARQUEE_TRUSTED_PROXIES").unwrap_or("127.0.0.0/8, ::1"),
+            )?,
+            address_limits: match s.get("MARQUEE_RATE_LIMIT") {
+                Some(v) if v.eq_ignore_ascii_case("off") => None,
+                _ => Some(platform::forwarded::parse_nets(
+                    s.get("MARQUEE_RATE_LIMIT_EXEMPT").unwrap_or_default(),
+                )?),
+            },
             service_secret: s.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().to_owned(),
         })
     }
@@ -77,22 +138,35 @@ pub struct AppState {
 /// consumer, and return the application to serve.
 pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
     db.migrate(&migrator()).await?;
-    let keys = Arc::new(keys::SigningKeys::load_or_create(&db).await?);
+    let config = Arc::new(IdentityConfig::from_settings(&platform.settings)?);
+    let longest_token = config.access_ttl_secs.max(ops::services::SERVICE_TOKEN_TTL_SECS);
+    let policy = keys::KeyPolicy::from_settings(&platform.settings, longest_token)?;
+    let keys = Arc::new(keys::SigningKeys::load_or_create(&db, policy).await?);
     // identity verifies with the keys it holds, not over HTTP to itself, and reads the database
     // for keys another replica made.
-    let verifier =
-        Arc::new(platform::auth::Verifier::preloaded(keys.jwks(), Arc::new(keys::StoredKeys(db.clone())))?);
+    let verifier = Arc::new(platform::auth::Verifier::preloaded(
+        &keys.jwks(),
+        Arc::new(keys::StoredKeys(keys.clone())),
+    )?);
     let platform = Platform { verifier, ..platform };
     let state = AppState {
         db: db.clone(),
-        keys,
-        passwords: passwords::Passwords::new().await?,
+        keys: keys.clone(),
+        passwords: passwords::Passwords::new(platform.settings.parse_or("MARQUEE_PASSWORD_QUEUE", 64)?)
+            .await?,
         effects: events::service::start_effects(&platform, &db, &bus, None)?,
-        config: Arc::new(IdentityConfig::from_settings(&platform.settings)?),
+        config,
     };
     bootstrap_admin(&platform, &state).await?;
     let window_ms = state.config.failure_window_secs.saturating_mul(1000);
     platform.tasks.spawn(purge::run(db.clone(), window_ms, platform.shutdown.clone()));
+    let (minute, shutdown) = (std::time::Duration::from_secs(60), platform.shutdown.clone());
+    platform.tasks.spawn(async move {
+        platform::periodic::every("signing keys", minute, shutdown, || {
+            keys.maintain(platform::time::now_ms())
+        })
+        .await;
+    });
 
     let consumer =
         Consumer::new(SERVICE, activity::ACTIVITY_EVENTS, db.clone(), Arc::new(activity::ActivityLog));

@@ -1,4 +1,9 @@
-//! Argon2id hashing, off the async threads, in bounded memory.
+//! Argon2id hashing, off the async threads, in bounded memory, with a bounded queue.
+//!
+//! The queue holds at most `MARQUEE_PASSWORD_QUEUE` jobs (waiting or running); beyond that a
+//! hash is refused at once with [`PasswordError::Busy`] (503 with `Retry-After`), so a flood of
+//! sign-ins costs memory and latency up to a bound, not without one. A job whose caller has gone
+//! (the client hung up, the request timed out) is dropped without hashing.
 //!
 //! Parameters: OWASP's first recommendation, m = 19 MiB, t = 2, p = 1. Hashes run on a pool of
 //! one thread per core, and each thread keeps its 19 MiB work area for good. Measured: letting
@@ -8,10 +13,13 @@
 
 use std::{
     cell::RefCell,
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
 };
 
-use anyhow::Context;
 use argon2::{
     ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version,
     password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
@@ -23,13 +31,35 @@ pub const PARALLELISM: u32 = 1;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Why a hash or a check did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The queue is full: try again in a moment.
+    #[error("too many password checks waiting")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
 /// A fixed set of threads that run hashing jobs in turn; they end when the last sender goes.
 struct HashingThreads {
     jobs: Mutex<mpsc::Sender<Job>>,
+    /// Jobs sent and not yet finished (or dropped).
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+/// Gives a job's place in the queue back however the job ends.
+struct QueuePlace(Arc<AtomicUsize>);
+
+impl Drop for QueuePlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl HashingThreads {
-    fn start(threads: usize) -> anyhow::Result<Self> {
+    fn start(threads: usize, capacity: usize) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
@@ -47,20 +77,35 @@ impl HashingThreads {
                 }
             })?;
         }
-        Ok(Self { jobs: Mutex::new(tx) })
+        Ok(Self { jobs: Mutex::new(tx), queued: Arc::new(AtomicUsize::new(0)), capacity: capacity.max(1) })
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("identity_password_checks_refused_total").increment(1);
+            return Err(PasswordError::Busy);
+        }
+        let place = QueuePlace(self.queued.clone());
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = done.send(f());
+            // Nobody waits for the answer any more: spare the 19 MiB and the core.
+            if done.is_closed() {
+                return;
+            }
+            let answer = f();
+            drop(place); // before the answer: a caller that sees it may queue again at once
+            let _ = done.send(answer);
         });
         self.jobs
             .lock()
             .map_err(|_| anyhow::anyhow!("hashing pool poisoned"))?
             .send(job)
             .map_err(|_| anyhow::anyhow!("the hashing threads stopped"))?;
-        result.await.context("the hashing thread stopped")
+        result.await.map_err(|_| anyhow::anyhow!("the hashing thread stopped").into())
     }
 }
 
@@ -129,25 +174,29 @@ fn verify_blocking(password: &[u8], stored: &str) -> anyhow::Result<bool> {
 }
 
 impl Passwords {
-    pub async fn new() -> anyhow::Result<Self> {
+    /// One hashing thread per core, and at most `queue` jobs waiting or running.
+    pub async fn new(queue: usize) -> anyhow::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let threads = Arc::new(HashingThreads::start(cores)?);
+        let threads = Arc::new(HashingThreads::start(cores, queue)?);
         let mut this = Self { threads, dummy_hash: Arc::new(String::new()) };
         let dummy = this.hash(uuid::Uuid::new_v4().to_string()).await?;
         this.dummy_hash = Arc::new(dummy);
         Ok(this)
     }
 
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        self.threads.run(move || hash_blocking(password.as_bytes())).await?
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        Ok(self.threads.run(move || hash_blocking(password.as_bytes())).await??)
     }
 
     /// True when `password` matches `hash`; `None` as the hash verifies against the dummy and
     /// returns false, taking the same time.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, PasswordError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.as_ref().clone());
-        self.threads.run(move || Ok(verify_blocking(password.as_bytes(), &hash)? && known)).await?
+        Ok(self
+            .threads
+            .run(move || verify_blocking(password.as_bytes(), &hash).map(|ok| ok && known))
+            .await??)
     }
 }
 
@@ -157,12 +206,36 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only_and_an_unknown_hash_never_matches() {
-        let passwords = Passwords::new().await.expect("pool");
+        let passwords = Passwords::new(8).await.expect("pool");
         let hash = passwords.hash("correct horse".into()).await.expect("hashed");
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(passwords.verify("correct horse".into(), Some(hash.clone())).await.expect("verified"));
         assert!(!passwords.verify("wrong horse".into(), Some(hash)).await.expect("verified"));
         assert!(!passwords.verify("anything".into(), None).await.expect("verified"));
+    }
+
+    /// Issue 10, item 4: the queue was unbounded, and finished jobs whose caller had gone.
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_abandoned_jobs_are_dropped() {
+        let passwords = Passwords::new(2).await.expect("pool");
+        let hash = passwords.hash("correct horse".into()).await.expect("hashed");
+        let checks: Vec<_> = (0..12).map(|_| passwords.verify("guess".into(), Some(hash.clone()))).collect();
+        let results = futures_util::future::join_all(checks).await;
+        let busy = results.iter().filter(|r| matches!(r, Err(PasswordError::Busy))).count();
+        assert_eq!(busy, 10, "two places in the queue, twelve checks at once");
+        assert!(results.iter().filter_map(|r| r.as_ref().ok()).all(|ok| !ok));
+
+        // Callers that give up leave their places: the queue is usable again straight away.
+        for _ in 0..8 {
+            let abandoned = passwords.verify("guess".into(), Some(hash.clone()));
+            let _ = tokio::time::timeout(std::time::Duration::from_micros(1), abandoned).await;
+        }
+        let started = std::time::Instant::now();
+        while passwords.threads.queued.load(Ordering::Acquire) > 0 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "abandoned jobs finish or drop");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(passwords.verify("correct horse".into(), Some(hash)).await.expect("checked"));
     }
 
     #[test]

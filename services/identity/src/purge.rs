@@ -1,6 +1,7 @@
 //! Purging what has no more use: refresh tokens a day past their expiry (an expired token is
-//! refused either way; the day keeps a late reuse visible in the logs of its family), and
-//! login-failure counters whose window and lockout are both over. Hourly, on every replica (the
+//! refused either way; the day keeps a late reuse visible in the logs of its family),
+//! login-failure counters whose window and lockout are both over, and places an account has
+//! not signed in from for 90 days. Hourly, on every replica (the
 //! deletes are idempotent).
 
 use std::time::Duration;
@@ -25,7 +26,12 @@ pub async fn purge_expired(db: &Db, now: i64, window_ms: i64) -> anyhow::Result<
         .execute(&db.pool)
         .await?
         .rows_affected();
-    Ok((tokens + attempts) as usize)
+    let places = sqlx::query("DELETE FROM sign_in_places WHERE last_signed_in < $1")
+        .bind(now - 90 * DAY_MS)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    Ok((tokens + attempts + places) as usize)
 }
 
 pub async fn run(db: Db, window_ms: i64, shutdown: CancellationToken) {

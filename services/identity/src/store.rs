@@ -261,58 +261,6 @@ pub async fn revoke_family(db: &Db, family_id: Uuid) -> anyhow::Result<()> {
     Ok(())
 }
 
-// --- login throttling -----------------------------------------------------------------------
-
-/// Seconds until `key` may try again, when it is blocked now.
-pub async fn blocked_for(db: &Db, key: &str) -> anyhow::Result<Option<u64>> {
-    let until: Option<i64> = sqlx::query_scalar("SELECT blocked_until FROM login_attempts WHERE key = $1")
-        .bind(key)
-        .fetch_optional(&db.pool)
-        .await?;
-    let now = now_ms();
-    Ok(until.filter(|u| *u > now).map(|u| ((u - now) as u64).div_ceil(1000)))
-}
-
-/// Count a failure for `key` within a window of `window_ms`; block it for `lockout_ms` once it
-/// reaches `limit`. One upsert, so concurrent failures all count.
-pub async fn record_failure(
-    db: &Db,
-    key: &str,
-    limit: i64,
-    window_ms: i64,
-    lockout_ms: i64,
-) -> anyhow::Result<()> {
-    let now = now_ms();
-    let failures: i64 = sqlx::query_scalar(
-        "INSERT INTO login_attempts (key, failures, window_start, blocked_until) VALUES ($1, 1, $2, 0) \
-         ON CONFLICT (key) DO UPDATE SET \
-           failures = CASE WHEN login_attempts.window_start < $3 THEN 1 ELSE login_attempts.failures + 1 END, \
-           window_start = CASE WHEN login_attempts.window_start < $3 THEN $2 ELSE login_attempts.window_start END \
-         RETURNING failures",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(now - window_ms)
-    .fetch_one(&db.pool)
-    .await?;
-    if failures >= limit {
-        sqlx::query(
-            "UPDATE login_attempts SET blocked_until = $1, failures = 0, window_start = $2 WHERE key = $3",
-        )
-        .bind(now + lockout_ms)
-        .bind(now)
-        .bind(key)
-        .execute(&db.pool)
-        .await?;
-    }
-    Ok(())
-}
-
-pub async fn clear_failures(db: &Db, key: &str) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM login_attempts WHERE key = $1").bind(key).execute(&db.pool).await?;
-    Ok(())
-}
-
 // --- activity -------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

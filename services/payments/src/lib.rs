@@ -1,7 +1,7 @@
 //! payments: the simulated card processor, payments and refunds, plans and subscriptions.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Payments and subscriptions): extract, call `ops`, answer.
+//! - [`routes`]: the HTTP API (docs/api.md, Payments and subscriptions): extract, call `ops`, answer.
 //! - [`ops`]: the use cases: charges (one kept capture per reference), refunds, closing a
 //!   reference, subscriptions and renewals.
 //! - [`processor`]: the card processor's test-mode rules, Luhn check and tokens.

@@ -1,4 +1,4 @@
-//! The card processor, simulated with the rules of a processor's test mode (API.md):
+//! The card processor, simulated with the rules of a processor's test mode (docs/api.md):
 //! `4242424242424242` succeeds, `4000000000000002` is declined (`card_declined`),
 //! `4000000000009995` is declined (`insufficient_funds`), a past expiry is `expired_card`, a
 //! number failing the Luhn check is refused before any charge (422 at our edge). Any other

@@ -1,4 +1,4 @@
-//! payments' HTTP API (API.md §Payments and subscriptions).
+//! payments' HTTP API (docs/api.md, Payments and subscriptions).
 
 use axum::{
     Router,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Cleaning time between two showtimes in a room (API.md: ends_at = start + runtime + 15 min).
+/// Cleaning time between two showtimes in a room (docs/api.md: ends_at = start + runtime + 15 min).
 pub const CLEANING_MINUTES: i64 = 15;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -1,7 +1,7 @@
 //! showtimes: theaters, rooms with seat layouts, and showtimes that never overlap in a room.
 //!
 //! # Layout
-//! - [`routes`]: the HTTP API (API.md §Theaters and showtimes): extract, call [`ops`], answer.
+//! - [`routes`]: the HTTP API (docs/api.md, Theaters and showtimes): extract, call [`ops`], answer.
 //! - [`ops`]: the use cases: theaters and rooms, scheduling (one showtime per slot, with
 //!   `showtime.scheduled`) and cancelling (with `showtime.cancelled`).
 //! - [`domain`]: the types and parsing requests (layouts, capacity).

@@ -1,4 +1,4 @@
-//! showtimes' HTTP API (API.md §Theaters and showtimes): each handler extracts, calls
+//! showtimes' HTTP API (docs/api.md, Theaters and showtimes): each handler extracts, calls
 //! [`crate::ops`] and answers.
 
 use axum::{Router, extract::State, http::StatusCode};

@@ -164,11 +164,12 @@ async fn settings_come_from_marquee_toml_and_a_named_file_that_is_missing_is_an_
             .spawn()
             .expect("marquee starts"),
     ));
+    // The first line for a person (log lines are JSON, and a library may warn first).
     let first = BufReader::new(child.child().stdout.take().expect("stdout"))
         .lines()
-        .next()
-        .expect("a line")
-        .expect("text");
+        .map(|line| line.expect("text"))
+        .find(|line| !line.starts_with('{'))
+        .expect("a line");
     assert!(first.contains(&format!(":{port}")), "the port came from marquee.toml: {first}");
     assert!(dir.join("data").join("identity.db").exists(), "the data dir came from marquee.toml");
     stop(child);
@@ -183,6 +184,25 @@ async fn settings_come_from_marquee_toml_and_a_named_file_that_is_missing_is_an_
         .expect("runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.join("migrated").join("identity.db").exists());
+    // keys rotate adds a signing key to identity's database, each time.
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_marquee"))
+            .args(["keys", "rotate", "--data-dir"])
+            .arg(dir.join("migrated"))
+            .env_remove("MARQUEE_IDENTITY_DATABASE_URL")
+            .env_remove("MARQUEE_DATABASE_URL")
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("published now"));
+    }
+    let db = platform::db::Db::connect(&platform::db::DbConfig::sqlite(&dir.join("migrated"), "identity"))
+        .await
+        .expect("identity.db");
+    let keys: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys").fetch_one(&db.pool).await.expect("keys");
+    assert_eq!(keys, 2);
+    db.close().await;
     let unknown =
         Command::new(env!("CARGO_BIN_EXE_marquee")).args(["migrate", "nothing"]).output().expect("runs");
     assert!(!unknown.status.success());

@@ -132,3 +132,45 @@ async fn money_and_seats_stay_right_under_slow_failing_and_cut_payments() {
     assert!(failed > 0 && cut > 0, "the proxy did misbehave");
     assert!(report.confirmed > 0, "some bookings were paid: {}", report.summary());
 }
+
+/// Issue 10, item 9: while the broker was down, every replica failed its readiness check, and
+/// seat maps answered 503 for 35 s although holds and pays worked. Reads, holds and pays must not
+/// need the broker: events wait in the outbox until it is back. (The embedded mode has no broker
+/// to lose; there the test only shows the same flow working.)
+#[tokio::test]
+async fn with_the_broker_down_seat_maps_holds_and_pays_still_answer() {
+    let settings = test_settings().with("MARQUEE_GATEWAY_HEALTH_INTERVAL_MS", "100");
+    let (sys, broker) = TestSystem::start_with_broker_proxy(settings).await;
+    let admin = sys.admin_token().await;
+    let show = showtime(&sys, &admin, 2, 4, 24).await;
+    let (token, _) = sys.user_token().await;
+    if let Some(broker) = &broker {
+        broker.cut();
+        // Long enough for the gateway to have checked every replica with the broker gone.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ready_url = format!("{}/health/ready", sys.service_url("booking"));
+        let ready = sys.request(reqwest::Method::GET, &ready_url, None, None).await;
+        assert_eq!((ready.status, ready.body["status"].as_str()), (200, Some("degraded")), "{}", ready.body);
+        assert!(ready.body["checks"]["broker"].as_str().is_some_and(|b| b.starts_with("down")));
+    }
+    for _ in 0..5 {
+        let map = sys.get(&format!("/api/v1/showtimes/{show}/seats"), None).await;
+        assert_eq!(map.status, 200, "{}", map.body);
+    }
+    let held = crate::hold(&sys, &token, &show, &["A1"]).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    let id = held.body["id"].as_str().expect("booking id");
+    let paid = sys.post(&format!("/api/v1/bookings/{id}/pay"), card(GOOD), Some(&token)).await;
+    assert_eq!(paid.status, 200, "{}", paid.body);
+    let map = sys.get(&format!("/api/v1/showtimes/{show}/seats"), None).await;
+    assert_eq!(map.body["available"], 7, "{}", map.body);
+    if let Some(broker) = &broker {
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
+            .fetch_one(&sys.db("booking").pool)
+            .await
+            .expect("outbox");
+        assert!(pending >= 1, "booking.confirmed waits in the outbox: {pending}");
+        broker.restore();
+    }
+    sys.assert_ledger_clean(Duration::from_secs(30)).await;
+}

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use platform::Settings;
 use serde_json::json;
 
-use crate::{gateway, get_json, serve};
+use crate::{closed_url, gateway, get_json, serve};
 
 /// A stand-in that answers every movie request with `status` and counts the requests by method.
 async fn counting(name: &'static str, status: StatusCode, ready: bool) -> (String, Arc<AtomicUsize>) {
@@ -97,6 +97,85 @@ async fn a_post_is_never_retried() {
     let (status, _, _) = get_json(&format!("{gw}/api/v1/movies/1"), &[]).await;
     assert_eq!(status, 503);
     assert_eq!(a_hits.load(Ordering::SeqCst) + b_hits.load(Ordering::SeqCst), 4, "one try and two retries");
+}
+
+/// Issue 10, item 9: with a booking replica killed, holds and pays answered 400 `incomplete-body`:
+/// the gateway took the refused connection for a client that had cut its body off.
+#[tokio::test]
+async fn a_refused_connection_sends_a_post_to_another_replica() {
+    let (good, good_hits) = counting("good", StatusCode::OK, true).await;
+    // A replica that passes its first health checks and then dies, as under `kill -9`.
+    let doomed_app = Router::new()
+        .route("/health/ready", get(|| async { "ok" }))
+        .route("/api/v1/movies/{id}", get(|| async { "alive" }).post(|| async { "alive" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let doomed = format!("http://{}", listener.local_addr().expect("addr"));
+    let kill = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(
+        axum::serve(listener, doomed_app)
+            .with_graceful_shutdown(kill.clone().cancelled_owned())
+            .into_future(),
+    );
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", format!("{doomed},{good}"))
+        .with("MARQUEE_GATEWAY_HEALTH_INTERVAL_MS", "600000");
+    let gw = gateway(settings).await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // the first checks pass on both
+    kill.cancel();
+    let _ = server.await;
+    let client = reqwest::Client::new();
+    for _ in 0..4 {
+        let res = client
+            .post(format!("{gw}/api/v1/movies/1"))
+            .json(&json!({"title": "x"}))
+            .send()
+            .await
+            .expect("sent");
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        assert_eq!((status.as_u16(), body["served_by"].as_str()), (200, Some("good")), "{body}");
+    }
+    assert_eq!(good_hits.load(Ordering::SeqCst), 4, "each POST reached the live replica once");
+}
+
+/// A streamed body cannot be sent twice; a refused connection is still the service's failure,
+/// never the client's.
+#[tokio::test]
+async fn a_streamed_body_to_a_dead_replica_is_a_503_not_a_400() {
+    let gw = gateway(Settings::default().with("MARQUEE_CATALOG_URL", closed_url())).await;
+    let chunks = futures_util::stream::iter(
+        ["{\"title\":", " \"x\"}"].map(|c| Ok::<_, std::io::Error>(bytes::Bytes::from_static(c.as_bytes()))),
+    );
+    let res = reqwest::Client::new()
+        .post(format!("{gw}/api/v1/movies/1"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.expect("problem");
+    assert_eq!(body["type"], "urn:marquee:problem:service-unavailable", "{body}");
+}
+
+/// With the broker down every replica failed its checks, and the gateway then took the dead
+/// replica in turn with the live one.
+#[tokio::test]
+async fn when_no_replica_is_ready_the_dead_one_comes_last() {
+    let (unready, hits) = counting("unready", StatusCode::OK, false).await;
+    let settings = Settings::default()
+        .with("MARQUEE_CATALOG_URL", format!("{},{unready}", closed_url()))
+        .with("MARQUEE_GATEWAY_HEALTH_INTERVAL_MS", "50");
+    let gw = gateway(settings).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = reqwest::Client::new();
+    for _ in 0..6 {
+        let res = client.post(format!("{gw}/api/v1/movies/1")).json(&json!({})).send().await.expect("sent");
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 6);
+    let (_, _, metrics) = get_json(&format!("{gw}/health"), &[]).await;
+    assert_eq!(metrics["services"]["catalog"], "down", "{metrics}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
-//! Accounts and sessions: registering, signing in (the same failure for an unknown email and a
-//! wrong password, and a throttle per account and per client address), rotating refresh tokens
-//! (a reuse revokes the family), signing out, and checking the current password before a change.
+//! Accounts and sessions: registering (limited per client address), signing in (the same
+//! failure for an unknown email and a wrong password, throttled as [`crate::throttle`] says),
+//! rotating refresh tokens (a reuse revokes the family), signing out, and checking the current
+//! password before a change.
 
 use aws_lc_rs::digest;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -14,7 +15,12 @@ use crate::{
     domain::{self, Email},
     error::IdentityError,
     store::{self, NewUser, User},
+    throttle::{self, Reservation, Throttle},
 };
+
+fn now() -> i64 {
+    platform::time::now_ms()
+}
 
 /// A signed-in user: what registering, signing in and refreshing answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -27,11 +33,12 @@ pub struct Session {
     pub expires_in: i64,
 }
 
-/// What `POST /auth/register` asks.
+/// What `POST /auth/register` asks; `client` is the caller's address, for the limit.
 pub struct Registration<'a> {
     pub email: &'a str,
     pub password: String,
     pub name: &'a str,
+    pub client: &'a str,
 }
 
 /// Create a customer account and sign it in. Every invalid field is named at once.
@@ -45,6 +52,17 @@ pub async fn register(state: &AppState, input: Registration<'_>) -> Result<Sessi
     let (Some(email), Some(name), true) = (email, name, errors.is_empty()) else {
         return Err(IdentityError::Invalid(errors));
     };
+    // Every registration that gets as far as hashing counts, made or not (a taken email too).
+    if state.config.limits_address(input.client) {
+        let (key, limit, now) =
+            (format!("register:{}", input.client), state.config.registration_throttle(), now());
+        if let Reservation::Refused { retry_after_secs } =
+            throttle::reserve(&state.db, &key, limit, now).await?
+        {
+            return Err(IdentityError::TooManyRegistrations { retry_after_secs });
+        }
+        throttle::failed(&state.db, &key, limit, now).await?;
+    }
     let hash = state.passwords.hash(input.password).await?;
     let user = create_user(state, &email, &name, &hash, Role::Customer).await?;
     open_session(state, user, Uuid::now_v7()).await
@@ -81,42 +99,92 @@ pub struct SignIn<'a> {
     pub client: &'a str,
 }
 
-/// Sign in with email and password. A locked account or address is a 429 before the password
-/// is even checked; an unknown email costs as long as a wrong password (the dummy hash).
+/// Sign in with email and password. Each counter that applies reserves the attempt before the
+/// password is checked (a 429 when one is spent); an unknown email costs as long as a wrong
+/// password (the dummy hash).
 pub async fn login(state: &AppState, input: SignIn<'_>) -> Result<Session, IdentityError> {
     // An unparseable email cannot match an account; it is a failed sign-in like any other.
     let normalized =
         Email::parse(input.email).map(|e| e.normalized).unwrap_or_else(|_| input.email.trim().to_lowercase());
-    let account_key = format!("account:{normalized}");
-    let address_key = format!("address:{}", input.client);
-    for key in [&account_key, &address_key] {
-        if let Some(retry_after_secs) = store::blocked_for(&state.db, key).await? {
-            return Err(IdentityError::Throttled { retry_after_secs });
-        }
-    }
     // No account has a longer password, and hashing a huge one would be a cheap attack.
     if input.password.chars().count() > domain::MAX_PASSWORD_CHARS {
         return Err(IdentityError::InvalidCredentials);
     }
-    let found = store::credentials_by_email(&state.db, &normalized).await?;
-    let (user, hash) = match found {
-        Some(c) => (Some(c.user), Some(c.password_hash)),
-        None => (None, None),
-    };
-    let valid = state.passwords.verify(input.password, hash).await?;
-    let Some(user) = user.filter(|_| valid) else {
-        count_failure(state, &account_key, state.config.max_failures_per_account).await?;
-        count_failure(state, &address_key, state.config.max_failures_per_address).await?;
+    let (db, config, now) = (&state.db, &state.config, now());
+    let mut counters = Vec::with_capacity(2);
+    if throttle::is_known_place(db, &normalized, input.client).await? {
+        counters.push(Counter::identity(
+            format!("place:{normalized}|{}", input.client),
+            config.account_throttle(),
+        ));
+    } else {
+        counters.push(Counter::identity(format!("account:{normalized}"), config.account_throttle()));
+        if config.limits_address(input.client) {
+            counters.push(Counter::address(format!("address:{}", input.client), config.address_throttle()));
+        }
+    }
+    reserve_all(db, &counters, now).await?;
+    let outcome = check_credentials(state, &normalized, input.password).await;
+    for counter in &counters {
+        match &outcome {
+            Ok(Some(_)) if counter.proves_identity => throttle::clear(db, &counter.key).await?,
+            Ok(Some(_)) | Err(IdentityError::Busy) => throttle::succeeded(db, &counter.key).await?,
+            _ => throttle::failed(db, &counter.key, counter.throttle, now).await?,
+        }
+    }
+    let Some(user) = outcome? else {
         return Err(IdentityError::InvalidCredentials);
     };
-    store::clear_failures(&state.db, &account_key).await?;
+    throttle::remember_place(db, &normalized, input.client, now).await?;
     open_session(state, user, Uuid::now_v7()).await
 }
 
-/// Count a failed attempt for `key`; at `limit` within the window it is locked out.
-async fn count_failure(state: &AppState, key: &str, limit: i64) -> anyhow::Result<()> {
-    let c = &state.config;
-    store::record_failure(&state.db, key, limit, c.failure_window_secs * 1000, c.lockout_secs * 1000).await
+/// A counter a sign-in is reserved on.
+struct Counter {
+    key: String,
+    throttle: Throttle,
+    /// A success clears it (the account's owner proved who they are), rather than giving one
+    /// attempt back (an address is shared).
+    proves_identity: bool,
+}
+
+impl Counter {
+    fn identity(key: String, throttle: Throttle) -> Self {
+        Self { key, throttle, proves_identity: true }
+    }
+
+    fn address(key: String, throttle: Throttle) -> Self {
+        Self { key, throttle, proves_identity: false }
+    }
+}
+
+/// Reserve an attempt on every counter, or on none: a refusal gives back what was reserved.
+async fn reserve_all(db: &platform::db::Db, counters: &[Counter], now: i64) -> Result<(), IdentityError> {
+    for (i, counter) in counters.iter().enumerate() {
+        if let Reservation::Refused { retry_after_secs } =
+            throttle::reserve(db, &counter.key, counter.throttle, now).await?
+        {
+            for earlier in &counters[..i] {
+                throttle::succeeded(db, &earlier.key).await?;
+            }
+            return Err(IdentityError::Throttled { retry_after_secs });
+        }
+    }
+    Ok(())
+}
+
+/// The user, when the email is theirs and the password right.
+async fn check_credentials(
+    state: &AppState,
+    normalized: &str,
+    password: String,
+) -> Result<Option<User>, IdentityError> {
+    let (user, hash) = match store::credentials_by_email(&state.db, normalized).await? {
+        Some(c) => (Some(c.user), Some(c.password_hash)),
+        None => (None, None),
+    };
+    let valid = state.passwords.verify(password, hash).await?;
+    Ok(user.filter(|_| valid))
 }
 
 /// Trade a refresh token for a new pair. The old token stops working; presenting it again
@@ -168,29 +236,39 @@ pub async fn logout(state: &AppState, presented: &str) -> Result<(), IdentityErr
     Ok(())
 }
 
-/// Before a password change: check the current password, with the same throttle as sign-in
-/// (a stolen access token must not become a way to guess the password).
+/// Before a password change: check the current password, on the account's own counter (a
+/// stolen access token must not become a way to guess the password).
 pub async fn check_current_password(
     state: &AppState,
     user: &User,
     given: Option<&str>,
 ) -> Result<(), IdentityError> {
-    let key = format!("account:{}", user.email.to_lowercase());
-    if let Some(retry_after_secs) = store::blocked_for(&state.db, &key).await? {
-        return Err(IdentityError::Throttled { retry_after_secs });
-    }
     let Some(given) = given else {
         return Err(IdentityError::Invalid(vec![FieldError::new(
             "current_password",
             "is required to change the password",
         )]));
     };
-    let hash = store::password_hash(&state.db, user.id).await?;
-    if state.passwords.verify(given.to_owned(), hash).await? {
-        return Ok(());
+    let (key, limit, now) =
+        (format!("account:{}", user.email.to_lowercase()), state.config.account_throttle(), now());
+    if let Reservation::Refused { retry_after_secs } = throttle::reserve(&state.db, &key, limit, now).await? {
+        return Err(IdentityError::Throttled { retry_after_secs });
     }
-    count_failure(state, &key, state.config.max_failures_per_account).await?;
-    Err(IdentityError::Invalid(vec![FieldError::new("current_password", "is incorrect")]))
+    let hash = store::password_hash(&state.db, user.id).await?;
+    match state.passwords.verify(given.to_owned(), hash).await {
+        Ok(true) => {
+            throttle::clear(&state.db, &key).await?;
+            Ok(())
+        }
+        Ok(false) => {
+            throttle::failed(&state.db, &key, limit, now).await?;
+            Err(IdentityError::Invalid(vec![FieldError::new("current_password", "is incorrect")]))
+        }
+        Err(e) => {
+            throttle::succeeded(&state.db, &key).await?;
+            Err(e.into())
+        }
+    }
 }
 
 /// A fresh access token and a refresh token in `family_id`.

@@ -3,14 +3,14 @@
 
 use platform::auth::{Jwks, Role, ServiceTokenResponse};
 
-use crate::{AppState, error::IdentityError, keys::SigningKeys};
+use crate::{AppState, error::IdentityError};
 
 /// Service tokens are short: a leaked one is useless within minutes.
-const SERVICE_TOKEN_TTL_SECS: i64 = 300;
+pub const SERVICE_TOKEN_TTL_SECS: i64 = 300;
 
-/// Every stored public key, read each time so a key another replica made is published too.
+/// The published public keys, read each time so a key another replica made is published too.
 pub async fn jwks(state: &AppState) -> Result<Jwks, IdentityError> {
-    Ok(SigningKeys::published(&state.db).await?)
+    Ok(state.keys.published(platform::time::now_ms()).await?)
 }
 
 /// A token with role `service` for `service`, when `secret` is the shared secret. An empty

@@ -37,38 +37,40 @@ pub struct RefreshRequest {
 
 /// Create an account and sign in.
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = Session), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Session), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn register(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, ApiJson<Session>), Problem> {
-    let input = auth::Registration { email: &req.email, password: req.password, name: &req.name };
+    let client = client_address(&state, &headers, peer);
+    let input =
+        auth::Registration { email: &req.email, password: req.password, name: &req.name, client: &client };
     Ok((StatusCode::CREATED, ApiJson(auth::register(&state, input).await?)))
 }
 
-/// The client's address: the right-most `X-Forwarded-For` entry (the one our gateway added),
-/// else the peer. Left-most entries are whatever the client claimed and are not trusted.
-fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .or_else(|| peer.map(|p| p.ip().to_string()))
-        .unwrap_or_else(|| "unknown".to_owned())
+/// The client's address: the peer, or when the peer is one of ours (`MARQUEE_TRUSTED_PROXIES`,
+/// the gateway) the address it forwarded for. Anyone else's `X-Forwarded-For` is their claim.
+fn client_address(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(
+        || "unknown".to_owned(),
+        |peer| state.config.trusted_proxies.client_ip(peer.ip(), headers).to_string(),
+    )
 }
 
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = Session), (status = 401, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = Session), (status = 401, body = Problem), (status = 429, body = Problem),
+        (status = 503, body = Problem)))]
 pub async fn login(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<ApiJson<Session>, Problem> {
-    let client = client_address(&headers, peer);
+    let client = client_address(&state, &headers, peer);
     let input = auth::SignIn { email: &req.email, password: req.password, client: &client };
     Ok(ApiJson(auth::login(&state, input).await?))
 }

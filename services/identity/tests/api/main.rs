@@ -3,5 +3,6 @@
 
 mod auth;
 mod extractors;
+mod signin;
 mod tokens;
 mod users;

@@ -1,5 +1,6 @@
 use aws_lc_rs::{rand::SystemRandom, signature::Ed25519KeyPair};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use identity::keys::{KeyPolicy, SigningKeys};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use platform::auth::{AUDIENCE, Claims, ISSUER, Role};
 use testkit::TestSystem;
@@ -57,7 +58,9 @@ async fn a_token_signed_with_another_key_is_refused() {
 async fn an_expired_token_is_refused() {
     let sys = TestSystem::start().await;
     let (_, user_id) = sys.user_token().await;
-    let keys = identity::keys::SigningKeys::load_or_create(&sys.db("identity")).await.expect("keys");
+    let keys = identity::keys::SigningKeys::load_or_create(&sys.db("identity"), KeyPolicy::default())
+        .await
+        .expect("keys");
     let expired = keys.sign(&user_id, Role::Customer, None, -120).expect("signed");
     assert_eq!(sys.get("/api/v1/users/me", Some(&expired)).await.status, 401);
     let fresh = keys.sign(&user_id, Role::Customer, None, 120).expect("signed");
@@ -112,14 +115,58 @@ async fn service_tokens_need_the_shared_secret() {
 async fn a_key_made_by_another_replica_is_published_and_accepted() {
     let sys = TestSystem::start().await;
     let (_, user_id) = sys.user_token().await;
+    let db = sys.db("identity");
     let before = sys.get("/.well-known/jwks.json", None).await.body["keys"].as_array().map(Vec::len);
-    // What a second identity replica starting on the same database may do.
-    let other = identity::keys::SigningKeys::rotate(&sys.db("identity")).await.expect("a new key");
+    // What `marquee keys rotate`, or another replica's rotation, does.
+    let now = platform::time::now_ms();
+    let kid = identity::keys::add_key(&db, now).await.expect("a new key");
+    let after = sys.get("/.well-known/jwks.json", None).await.body["keys"].as_array().map(Vec::len);
+    assert_eq!((before, after), (Some(1), Some(2)), "published at once");
+    // A replica a minute later signs with it, and everyone accepts its tokens.
+    let other = SigningKeys::load_at(&db, KeyPolicy::default(), now + 61_000).await.expect("keys");
+    assert_eq!(other.signing_kid(), kid);
     let token = other.sign(&user_id, Role::Customer, None, 120).expect("signed");
     let me = sys.get("/api/v1/users/me", Some(&token)).await;
     assert_eq!(me.status, 200, "{}", me.body);
-    let after = sys.get("/.well-known/jwks.json", None).await.body["keys"].as_array().map(Vec::len);
-    assert_eq!((before, after), (Some(1), Some(2)));
+}
+
+/// Issue 10, item 4: signing keys rotate on a schedule; a new key is published before it signs,
+/// and an old one stays published until every token it signed has expired, then leaves.
+#[tokio::test]
+async fn keys_rotate_on_schedule_and_retire_once_their_tokens_have_expired() {
+    let sys = TestSystem::start().await;
+    let db = sys.db("identity");
+    let minute = 60_000;
+    let policy = KeyPolicy {
+        activation_ms: minute,
+        rotate_after_ms: 30 * 24 * 60 * minute,
+        longest_token_ms: 15 * minute,
+    };
+    let now = platform::time::now_ms();
+    let keys = SigningKeys::load_at(&db, policy, now).await.expect("keys");
+    let first = keys.signing_kid();
+    assert_eq!(keys.maintain(now + minute).await.expect("maintained"), 0, "not due yet");
+
+    let due = now + 31 * 24 * 60 * minute;
+    assert_eq!(keys.maintain(due).await.expect("maintained"), 1, "a new key");
+    assert_eq!(keys.signing_kid(), first, "published, not signing yet");
+    let published = keys.published(due).await.expect("jwks");
+    assert_eq!(published.keys.len(), 2);
+    let public = sys.get("/.well-known/jwks.json", None).await;
+    assert_eq!(public.body["keys"].as_array().map(Vec::len), Some(2), "{}", public.body);
+
+    keys.maintain(due + minute).await.expect("maintained");
+    let second = keys.signing_kid();
+    assert_ne!(second, first, "the new key signs");
+    assert_eq!(keys.published(due + minute).await.expect("jwks").keys.len(), 2, "the old one's tokens live");
+
+    // The old key signed until due + 1 min; its last token expired 15 min later (and a leeway).
+    assert_eq!(keys.maintain(due + 18 * minute).await.expect("maintained"), 1, "retired");
+    let left = keys.published(due + 18 * minute).await.expect("jwks");
+    assert_eq!(left.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), [second.as_str()]);
+    let rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys").fetch_one(&db.pool).await.expect("count");
+    assert_eq!(rows, 1, "gone from the database too");
 }
 
 /// Issue 10, item 4: expired refresh tokens and login-failure counters were kept for ever. The

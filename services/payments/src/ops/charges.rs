@@ -70,7 +70,7 @@ pub async fn payments(
 }
 
 /// Refund all (`None`) or part of a payment on request. A booking's payment is refunded whole or
-/// not at all: a confirmed booking holds exactly its total (API.md); cancel the booking instead.
+/// not at all: a confirmed booking holds exactly its total (docs/api.md); cancel the booking instead.
 pub async fn refund(
     state: &AppState,
     id: Uuid,
