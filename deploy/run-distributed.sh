@@ -17,7 +17,9 @@ export MARQUEE_AMQP_URL="${MARQUEE_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%
 export MARQUEE_AMQP_NAMESPACE="${MARQUEE_AMQP_NAMESPACE:-$DB}"
 export MARQUEE_REDIS_URL="${MARQUEE_REDIS_URL:-redis://127.0.0.1:6379}"
 export MARQUEE_REDIS_NAMESPACE="${MARQUEE_REDIS_NAMESPACE:-$DB}"
-export MARQUEE_SERVICE_SECRET="${MARQUEE_SERVICE_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+# The service secret goes to identity alone; every other service gets its own credential.
+SECRET="${MARQUEE_SERVICE_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+unset MARQUEE_SERVICE_SECRET
 export MARQUEE_ADMIN_EMAIL="${MARQUEE_ADMIN_EMAIL:-admin@marquee.local}"
 export MARQUEE_ADMIN_PASSWORD="${MARQUEE_ADMIN_PASSWORD:-change-me-now}"
 export MARQUEE_DEMO="${MARQUEE_DEMO:-1}"
@@ -30,7 +32,15 @@ export MARQUEE_PAYMENTS_URL=http://127.0.0.1:9085
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
-serve() { "$BIN" serve "$1" --port "$2" --bind 127.0.0.1 & pids+=($!); }
+serve() { # service port
+  case "$1" in
+    identity) MARQUEE_SERVICE_SECRET="$SECRET" "$BIN" serve "$1" --port "$2" --bind 127.0.0.1 & ;;
+    gateway) "$BIN" serve "$1" --port "$2" --bind 127.0.0.1 & ;;
+    *) MARQUEE_SERVICE_CREDENTIAL="$(MARQUEE_SERVICE_SECRET="$SECRET" "$BIN" keys service-credential "$1")" \
+         "$BIN" serve "$1" --port "$2" --bind 127.0.0.1 & ;;
+  esac
+  pids+=($!)
+}
 serve identity 9081
 sleep 1   # the others verify tokens against identity's keys
 serve catalog 9082

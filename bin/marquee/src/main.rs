@@ -94,6 +94,9 @@ enum Events {
 
 #[derive(Subcommand)]
 enum Keys {
+    /// Print SERVICE's own credential, derived from MARQUEE_SERVICE_SECRET: give it to that
+    /// service as MARQUEE_SERVICE_CREDENTIAL, and the secret to identity alone.
+    ServiceCredential { service: String },
     /// Make a new signing key: published at once, signing everywhere after the activation delay
     /// (MARQUEE_KEY_ACTIVATION_SECONDS), while the old keys stay published until their tokens
     /// have expired. On identity's database (MARQUEE_IDENTITY_DATABASE_URL or
@@ -178,6 +181,17 @@ async fn main() -> anyhow::Result<()> {
             let dir = data_dir(dir).unwrap_or_else(|| "./data".into());
             redrive(&settings, service.as_deref(), &dir).await
         }
+        Command::Keys { what: Keys::ServiceCredential { service } } => {
+            let service = services::static_name(&service)?;
+            anyhow::ensure!(service != gateway::SERVICE, "the gateway calls no service as itself");
+            let secret = settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().trim();
+            anyhow::ensure!(
+                !secret.is_empty(),
+                "set MARQUEE_SERVICE_SECRET to the deployment's service secret"
+            );
+            say(&platform::auth::service_credential(secret, service));
+            Ok(())
+        }
         Command::Keys { what: Keys::Rotate { data_dir: dir } } => {
             let dir = data_dir(dir).unwrap_or_else(|| "./data".into());
             rotate_keys(&settings, &dir).await
@@ -234,15 +248,31 @@ async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, no_demo: bool)
 const PLACEHOLDER_SECRETS: &[&str] =
     &["change-me-to-a-long-random-string", "change-me", "changeme", "secret"];
 
-/// The shared service secret lets its holder get service tokens (and keys idempotency hashes):
-/// outside `marquee up` (which makes a random one), a missing, short or placeholder one is
-/// refused at start rather than discovered by an attacker.
-fn check_service_secret(settings: &Settings) -> anyhow::Result<()> {
-    let secret = settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().trim();
+/// The service secret lets identity check every service's credential (and so its holder mint
+/// any of them); a service's credential lets it get service tokens as itself (and keys its
+/// idempotency hashes). Outside `marquee up` (which makes a random secret), a missing, short or
+/// placeholder one is refused at start rather than discovered by an attacker: identity needs the
+/// secret, every other service its own credential or the secret to derive it from.
+fn check_service_secret(settings: &Settings, service: &str) -> anyhow::Result<()> {
+    let strong = |value: &str| {
+        let value = value.trim();
+        value.len() >= 32 && !PLACEHOLDER_SECRETS.iter().any(|p| value.eq_ignore_ascii_case(p))
+    };
+    let secret = settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default();
+    if service == identity::SERVICE {
+        anyhow::ensure!(
+            strong(secret),
+            "MARQUEE_SERVICE_SECRET must be set to a random string of at least 32 characters for \
+             identity (e.g. `openssl rand -hex 32`); the example placeholder is refused"
+        );
+        return Ok(());
+    }
+    let credential = settings.get("MARQUEE_SERVICE_CREDENTIAL").unwrap_or_default();
     anyhow::ensure!(
-        secret.len() >= 32 && !PLACEHOLDER_SECRETS.iter().any(|p| secret.eq_ignore_ascii_case(p)),
-        "MARQUEE_SERVICE_SECRET must be set to a random string of at least 32 characters, shared by \
-         every service (e.g. `openssl rand -hex 32`); the example placeholder is refused"
+        strong(credential) || (credential.trim().is_empty() && strong(secret)),
+        "{service} needs MARQUEE_SERVICE_CREDENTIAL, its own credential (`marquee keys \
+         service-credential {service}` where MARQUEE_SERVICE_SECRET is set), or the service secret \
+         itself (MARQUEE_SERVICE_SECRET, at least 32 random characters; not the example placeholder)"
     );
     Ok(())
 }
@@ -251,7 +281,7 @@ async fn serve(settings: Settings, service: &str, addr: SocketAddr) -> anyhow::R
     let stop = platform::server::shutdown_signal();
     let service = services::static_name(service)?;
     if service != gateway::SERVICE {
-        check_service_secret(&settings)?;
+        check_service_secret(&settings, service)?;
     }
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;

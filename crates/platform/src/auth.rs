@@ -439,6 +439,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
 /// Tokens for calling other services: asked of identity with the shared service secret and kept
 /// until shortly before they expire.
+/// Service `service`'s own credential: HMAC-SHA-256 of its name under the deployment's service
+/// secret, in hex. Only identity needs the secret, to check credentials; every other service is
+/// given its own credential (`MARQUEE_SERVICE_CREDENTIAL`, from `marquee keys service-credential
+/// <service>`), so a leaked one lets its holder act as that one service only.
+pub fn service_credential(secret: &str, service: &str) -> String {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = hmac::sign(&key, format!("marquee service credential v1\0{service}").as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// This process's credential as `service`: `MARQUEE_SERVICE_CREDENTIAL`, else derived from
+/// `MARQUEE_SERVICE_SECRET` when the process has it (`marquee up`, a single-secret setup), else
+/// empty (no service tokens).
+pub fn own_credential(settings: &crate::Settings, service: &str) -> String {
+    match (settings.get("MARQUEE_SERVICE_CREDENTIAL"), settings.get("MARQUEE_SERVICE_SECRET")) {
+        (Some(credential), _) if !credential.trim().is_empty() => credential.trim().to_owned(),
+        (_, Some(secret)) if !secret.trim().is_empty() => service_credential(secret.trim(), service),
+        _ => String::new(),
+    }
+}
+
 pub struct ServiceTokens {
     service: String,
     identity_url: Option<String>,

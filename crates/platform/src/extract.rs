@@ -43,8 +43,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 /// Parse JSON bytes with the rules above; public so handlers that take raw bytes agree.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|error| {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Problem::bad_request(format!("malformed JSON: {e}")))?;
+    // Every body is an object (serde would read a struct from an array of its fields).
+    if !value.is_object() {
+        return Err(Problem::invalid(vec![FieldError::new("body", "must be a JSON object")]));
+    }
+    integral_floats_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
@@ -57,6 +63,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             _ => Problem::bad_request(format!("malformed JSON: {inner}")),
         }
     })
+}
+
+/// JSON has one number type: `80.0` is the integer 80 (JSON Schema says so too), which serde
+/// would refuse for an integer field.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9_007_199_254_740_992.0
+            {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
@@ -138,6 +162,12 @@ mod tests {
         assert_eq!(missing.status, 422);
         assert_eq!(missing.errors[0].field, "email");
         let wrong = parse_json::<Body>(b"{\"email\": \"a\", \"age\": \"x\"}").expect_err("wrong type");
+        let whole = parse_json::<Body>(b"{\"email\": \"a\", \"age\": 80.0}").expect("80.0 is an integer");
+        assert_eq!(whole.age, 80);
+        assert_eq!(
+            parse_json::<Body>(b"{\"email\": \"a\", \"age\": 8.5}").expect_err("fraction").status,
+            422
+        );
         assert_eq!(wrong.status, 422);
         assert_eq!(wrong.errors[0].field, "age");
         assert!(!wrong.errors[0].message.contains("line"));

@@ -3,7 +3,7 @@
 //! and route, so two users (or two services) cannot collide. The table lives in every service's
 //! database (the events crate's migrations 0002 and 0004).
 //!
-//! - Bodies are compared by a keyed hash (HMAC-SHA-256 with the deployment's secret): a request
+//! - Bodies are compared by a keyed hash (HMAC-SHA-256 with the service's credential): a request
 //!   body can hold a card number, and a plain hash of one is easy to reverse by trying numbers.
 //! - A request that is dropped before it answers (its client went away) gives its key back.
 //! - A key whose request died (a crash) is taken over after a minute; each claim has an owner,
@@ -41,7 +41,7 @@ pub struct Idempotency {
 }
 
 impl Idempotency {
-    /// `secret` is the deployment's secret (`MARQUEE_SERVICE_SECRET`): replicas must share it.
+    /// `secret` is the service's credential (`Platform::credential`): its replicas share it.
     pub fn new(db: Db, secret: &str) -> Self {
         let material = format!("marquee idempotency v1\0{secret}");
         Self { db, key: Arc::new(hmac::Key::new(hmac::HMAC_SHA256, material.as_bytes())) }

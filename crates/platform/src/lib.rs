@@ -6,6 +6,7 @@
 //! - [`problem`]: RFC 9457 problem responses with stable `type`s.
 //! - [`forwarded`]: the client's address behind trusted proxies (`X-Forwarded-For`).
 //! - [`extract`]: `ApiJson` and `ApiQuery`, whose rejections are problems (400/413/415/422).
+//! - [`openapi`]: the answers every operation can give, added to each service's document.
 //! - [`idempotency`]: `Idempotency-Key` handling.
 //! - [`periodic`]: background work in passes until shutdown.
 //! - [`pagination`]: the `?page=&per_page=` request and the `{items, page, per_page, total}` shape.
@@ -29,6 +30,7 @@ pub mod db;
 pub mod extract;
 pub mod forwarded;
 pub mod idempotency;
+pub mod openapi;
 pub mod pagination;
 pub mod periodic;
 pub mod problem;
@@ -53,6 +55,9 @@ pub struct Platform {
     pub verifier: Arc<auth::Verifier>,
     /// Gets this service a short-lived token for calling other services.
     pub service_tokens: Arc<auth::ServiceTokens>,
+    /// This service's own secret ([`auth::service_credential`]): what it shows identity for a
+    /// service token, and the key of its `Idempotency-Key` hashes. Empty when none is set.
+    pub credential: String,
     /// Shared outgoing HTTP client (connection pool).
     pub http: reqwest::Client,
     /// Redis when `MARQUEE_REDIS_URL` is set, else in-process.
@@ -108,11 +113,11 @@ impl Platform {
                 Arc::new(cache::MemoryCache::new(settings.parse_or("MARQUEE_CACHE_MAX_ENTRIES", 10_000)?))
             }
         };
-        let secret = settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().to_owned();
+        let credential = auth::own_credential(&settings, service);
         let service_tokens = Arc::new(auth::ServiceTokens::new(
             service,
             settings.service_url("identity"),
-            secret,
+            credential.clone(),
             http.clone(),
         ));
         Ok(Self {
@@ -120,6 +125,7 @@ impl Platform {
             settings,
             verifier,
             service_tokens,
+            credential,
             http,
             cache,
             shutdown,

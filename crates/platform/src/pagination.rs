@@ -7,10 +7,11 @@ use crate::{FieldError, Problem};
 
 pub const DEFAULT_PER_PAGE: i64 = 20;
 pub const MAX_PER_PAGE: i64 = 100;
-/// Lists serve their first 10,000 results at most (`page * per_page`): deeper pages are a 422,
-/// so no query (a search in particular) ever works for the sake of a page far away. Narrow the
-/// query instead.
-pub const MAX_RESULT_WINDOW: i64 = 10_000;
+/// Lists serve their first 100 pages (10,000 results at most, at 100 a page): deeper pages are a
+/// 422, so no query (a search in particular) ever works for the sake of a page far away. Narrow
+/// the query instead. A bound on `page` alone, unlike one on `page * per_page`, is one the
+/// OpenAPI document can state (`maximum: 100`).
+pub const MAX_PAGE: i64 = 100;
 
 /// A validated page request. Query structs carry `page` and `per_page` as plain optional fields
 /// (serde's `flatten` breaks number parsing in query strings) and call [`PageRequest::new`].
@@ -26,9 +27,9 @@ impl PageRequest {
         Self::checked(page, per_page, true)
     }
 
-    /// A page of a list only operators (admins, services) read, such as every booking for the
-    /// ledger check: no result window, since SQL offsets cost them alone and they must reach
-    /// every row.
+    /// A page of a list with no window: one user's own rows (their bookings, their payments),
+    /// whose offsets cost little, or a list operators must read whole (every booking, for the
+    /// ledger check).
     pub fn for_operators(page: Option<i64>, per_page: Option<i64>) -> Result<Self, Problem> {
         Self::checked(page, per_page, false)
     }
@@ -42,10 +43,11 @@ impl PageRequest {
         }
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
             errors.push(FieldError::new("per_page", format!("must be between 1 and {MAX_PER_PAGE}")));
-        } else if windowed && page > 1 && page.saturating_mul(per_page) > MAX_RESULT_WINDOW {
+        }
+        if windowed && page > MAX_PAGE {
             errors.push(FieldError::new(
                 "page",
-                format!("only the first {MAX_RESULT_WINDOW} results are served; narrow the query"),
+                format!("only the first {MAX_PAGE} pages are served; narrow the query"),
             ));
         }
         if errors.is_empty() { Ok(Self { page, per_page }) } else { Err(Problem::invalid(errors)) }
@@ -97,7 +99,9 @@ mod tests {
     #[test]
     fn pages_beyond_the_result_window_are_refused() {
         assert!(PageRequest::new(Some(100), Some(100)).is_ok(), "the 10,000th result is served");
+        assert!(PageRequest::new(Some(100), Some(1)).is_ok(), "any page up to 100, whatever its size");
         assert!(PageRequest::new(Some(101), Some(100)).is_err());
+        assert!(PageRequest::new(Some(101), Some(1)).is_err());
         assert!(PageRequest::new(Some(10_000_000_000_000_000), Some(100)).is_err(), "no overflow");
         assert!(PageRequest::new(Some(0), None).is_err() && PageRequest::new(None, Some(101)).is_err());
         assert!(PageRequest::for_operators(Some(1_000), Some(100)).is_ok(), "operators reach every row");

@@ -90,7 +90,8 @@ pub fn service_app(
     checks: Vec<Arc<dyn ReadinessCheck>>,
 ) -> anyhow::Result<Router> {
     let limits = HttpLimits::from_settings(&platform.settings)?;
-    let openapi = Arc::new(with_bearer_scheme(openapi));
+    let openapi = serde_json::to_value(with_bearer_scheme(openapi))?;
+    let openapi = Arc::new(crate::openapi::complete(openapi));
     let checks = Arc::new(checks);
     let ops = Router::new()
         .route("/health/live", get(|| async { Json(json!({"status": "ok"})) }))

@@ -408,9 +408,15 @@ impl TestSystem {
     /// A service token for `service`, as that service would get one from identity.
     pub async fn service_token(&self, service: &str) -> String {
         let url = format!("{}/internal/service-token", self.service_url("identity"));
-        let secret = self.settings.get("MARQUEE_SERVICE_SECRET").expect("a service secret").to_owned();
+        let secret = self.settings.get("MARQUEE_SERVICE_SECRET").expect("a service secret");
+        let credential = platform::auth::service_credential(secret, service);
         let a = self
-            .request(reqwest::Method::POST, &url, Some(json!({"service": service, "secret": secret})), None)
+            .request(
+                reqwest::Method::POST,
+                &url,
+                Some(json!({"service": service, "secret": credential})),
+                None,
+            )
             .await;
         assert_eq!(a.status, 200, "service token: {}", a.body);
         a.body["access_token"].as_str().expect("access token").to_owned()

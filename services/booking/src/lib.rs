@@ -67,10 +67,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     let commands = Arc::new(commands::BookingCommands { payments: payments.clone() });
     let state = AppState {
         db: db.clone(),
-        idempotency: platform::idempotency::Idempotency::new(
-            db.clone(),
-            platform.settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default(),
-        ),
+        idempotency: platform::idempotency::Idempotency::new(db.clone(), &platform.credential),
         effects: events::service::start_effects(&platform, &db, &bus, Some(commands))?,
         clock: platform.clock.clone(),
         showtimes: Arc::new(showtimes_client::ShowtimesClient::new(

@@ -53,6 +53,8 @@ fn json<T: Serialize>(value: &T) -> Result<serde_json::Value, Problem> {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HoldRequest {
     pub showtime_id: Uuid,
+    /// Seats of the showtime's room, such as `E5`.
+    #[schema(min_items = 1, max_items = 10, example = json!(["E5", "E6"]))]
     pub seats: Vec<String>,
 }
 
@@ -90,10 +92,13 @@ pub async fn get_booking(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BookingQuery {
     /// Admins only.
     pub user_id: Option<Uuid>,
+    #[param(minimum = 1)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 
@@ -105,18 +110,15 @@ pub async fn list_bookings(
     user: AuthUser,
     ApiQuery(q): ApiQuery<BookingQuery>,
 ) -> Result<ApiJson<Page<Booking>>, Problem> {
-    let page = if user.is_admin() {
-        PageRequest::for_operators(q.page, q.per_page)?
-    } else {
-        PageRequest::new(q.page, q.per_page)?
-    };
+    // No result window: a customer pages through their own bookings, an admin through all.
+    let page = PageRequest::for_operators(q.page, q.per_page)?;
     let whose = if user.is_admin() { q.user_id } else { Some(user.id) };
     Ok(ApiJson(ops::view::bookings(&state, whose, page).await?))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayRequest {
-    #[schema(value_type = Object)]
+    #[schema(value_type = platform::openapi::CardSchema)]
     pub payment_method: Card,
 }
 
@@ -169,7 +171,9 @@ pub async fn seat_map(
 }
 
 /// Check a ticket at the door (admin).
-#[utoipa::path(get, path = "/tickets/{code}", tag = "tickets", params(("code" = String, Path)), security(("bearer" = [])),
+#[utoipa::path(get, path = "/tickets/{code}", tag = "tickets",
+    params(("code" = String, Path, description = "as printed on the ticket", pattern = "^[0-9A-Za-z-]{1,64}$", example = "9F86D081-884C7D65-9A2FEAA0-C55AD015")),
+    security(("bearer" = [])),
     responses((status = 200, body = TicketCheck), (status = 404, body = Problem)))]
 pub async fn check_ticket(
     State(state): State<AppState>,

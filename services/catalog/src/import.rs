@@ -9,7 +9,7 @@ use anyhow::Context;
 use platform::breaker::CircuitBreaker;
 use serde::Deserialize;
 
-use crate::domain::{GENRES, MovieInput, NewMovie};
+use crate::domain::{GENRES, MovieInput, NewMovie, poster_url_ok};
 
 /// One film of the offline catalog, as the data file holds it.
 #[derive(Debug, Clone, Deserialize)]
@@ -128,7 +128,8 @@ impl ProviderMovie {
             release_date: self.release_date.map(|d| d.chars().take(10).collect()),
             director: self.directors.into_iter().next().map(|p| p.full_name),
             cast: Some(self.cast.into_iter().take(8).map(|p| p.full_name).collect()),
-            poster_url: self.primary_image.filter(|u| u.starts_with("http")),
+            // A poster we would refuse is left out rather than failing the import.
+            poster_url: self.primary_image.filter(|u| poster_url_ok(u)),
             featured: None,
             streamable: None,
             imdb_id: Some(imdb_id.to_owned()),

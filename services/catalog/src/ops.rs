@@ -36,7 +36,7 @@ pub struct ListInput<'a> {
     pub q: Option<&'a str>,
     pub genre: Option<&'a str>,
     pub year: Option<i64>,
-    /// `title` (default), `-release_date` or `-rating`.
+    /// `title` (default, also when empty), `-release_date` or `-rating`.
     pub sort: Option<&'a str>,
 }
 
@@ -48,7 +48,9 @@ pub async fn list(
 ) -> Result<Page<Movie>, CatalogError> {
     let mut errors = Vec::new();
     let sort = Sort::parse(input.sort).map_err(|e| errors.push(e)).unwrap_or(Sort::Title);
-    let genre = input.genre.map(str::trim).filter(|g| !g.is_empty());
+    // Empty is no filter; anything else is a slug as sent (no trimming: the schema's pattern
+    // says so too).
+    let genre = input.genre.filter(|g| !g.is_empty());
     if let Some(g) = genre
         && !GENRES.contains(&g)
     {

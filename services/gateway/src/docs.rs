@@ -49,7 +49,8 @@ async fn merged(gateway: &Gateway) -> Value {
         deployed.map(|upstream| async move { (upstream.service, fetch(gateway, upstream).await) }),
     )
     .await;
-    let mut doc = serde_json::to_value(GatewayDoc::openapi()).unwrap_or_else(|_| json!({}));
+    let own = serde_json::to_value(platform::server::with_bearer_scheme(GatewayDoc::openapi()));
+    let mut doc = platform::openapi::complete(own.unwrap_or_else(|_| json!({})));
     let mut partial = Vec::new();
     for (service, part) in docs {
         match part {
@@ -65,6 +66,7 @@ async fn merged(gateway: &Gateway) -> Value {
             operation names the bearer scheme.",
     });
     doc["x-partial"] = json!(partial);
+    platform::openapi::at_the_edge(&mut doc);
     extend(
         &mut doc["components"]["securitySchemes"],
         json!({"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}),

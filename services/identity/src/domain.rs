@@ -11,11 +11,12 @@ pub struct Email {
 
 impl Email {
     /// A practical check, not RFC 5322: one `@`, a non-empty local part, a dotted domain, no
-    /// spaces, at most 254 characters. Delivery proves the rest.
+    /// spaces or control characters (spaces around it are trimmed), at most 254 characters as
+    /// sent (the OpenAPI document's `maxLength`). Delivery proves the rest.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let email = raw.trim();
         let invalid = || FieldError::new("email", "must be an email address like name@example.com");
-        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().count() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
         let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
@@ -44,7 +45,7 @@ pub fn check_password(field: &str, password: &str) -> Result<(), FieldError> {
 
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || raw.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(FieldError::new("name", "must be 1 to 100 characters"));
     }
     Ok(name.to_owned())

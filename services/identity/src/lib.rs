@@ -120,7 +120,7 @@ impl IdentityConfig {
                     s.get("MARQUEE_RATE_LIMIT_EXEMPT").unwrap_or_default(),
                 )?),
             },
-            service_secret: s.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().to_owned(),
+            service_secret: s.get("MARQUEE_SERVICE_SECRET").unwrap_or_default().trim().to_owned(),
         })
     }
 }

@@ -43,10 +43,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     db.migrate(&migrator()).await?;
     let state = AppState {
         db: db.clone(),
-        idempotency: platform::idempotency::Idempotency::new(
-            db.clone(),
-            platform.settings.get("MARQUEE_SERVICE_SECRET").unwrap_or_default(),
-        ),
+        idempotency: platform::idempotency::Idempotency::new(db.clone(), &platform.credential),
         effects: events::service::start_effects(&platform, &db, &bus, None)?,
         clock: platform.clock.clone(),
     };

@@ -49,13 +49,17 @@ fn json<T: Serialize>(value: &T) -> Result<serde_json::Value, Problem> {
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentRequest {
+    #[schema(minimum = 1, maximum = 100_000_000)]
     pub amount_cents: i64,
+    /// ISO 4217, upper case.
     #[serde(default = "usd")]
+    #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
     pub currency: String,
-    /// What it pays for, e.g. a booking id.
+    /// What it pays for, e.g. `booking:<id>`.
+    #[schema(min_length = 1, max_length = 200)]
     pub reference: String,
     pub user_id: Uuid,
-    #[schema(value_type = Object)]
+    #[schema(value_type = platform::openapi::CardSchema)]
     pub payment_method: Card,
 }
 
@@ -66,7 +70,9 @@ fn usd() -> String {
 /// Charge a card (services and admins). A declined card is still a payment: `status: failed`
 /// with the processor's `failure_code`. Send an `Idempotency-Key` to make retries safe.
 #[utoipa::path(post, path = "/payments", tag = "payments", request_body = PaymentRequest, security(("bearer" = [])),
-    responses((status = 201, body = Payment), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Payment), (status = 403, body = Problem),
+        (status = 409, description = "The reference is closed (what it paid for has ended): the card was not charged", body = Problem),
+        (status = 422, body = Problem)))]
 pub async fn create_payment(
     State(state): State<AppState>,
     caller: ServiceOrAdmin,
@@ -92,12 +98,15 @@ pub async fn create_payment(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PaymentQuery {
     /// Admins and services only: one user's payments.
     pub user_id: Option<Uuid>,
     /// What the payments were for (`booking:<id>`).
     pub reference: Option<String>,
+    #[param(minimum = 1)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 
@@ -109,9 +118,11 @@ pub async fn list_payments(
     caller: Caller,
     ApiQuery(q): ApiQuery<PaymentQuery>,
 ) -> Result<ApiJson<Page<Payment>>, Problem> {
-    let (whose, page) = match &caller {
-        Caller::User(user) if !user.is_admin() => (Some(user.id), PageRequest::new(q.page, q.per_page)?),
-        _ => (q.user_id, PageRequest::for_operators(q.page, q.per_page)?),
+    // No result window: a customer pages through their own payments, an admin through all.
+    let page = PageRequest::for_operators(q.page, q.per_page)?;
+    let whose = match &caller {
+        Caller::User(user) if !user.is_admin() => Some(user.id),
+        _ => q.user_id,
     };
     Ok(ApiJson(ops::payments(&state, whose, q.reference.as_deref(), page).await?))
 }
@@ -131,6 +142,7 @@ pub async fn get_payment(
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RefundRequest {
     /// Default: everything that is left.
+    #[schema(minimum = 1)]
     pub amount_cents: Option<i64>,
 }
 
@@ -143,7 +155,7 @@ pub struct RefundAnswer {
 
 /// Refund all or part of a payment (services and admins); never more than is left, even when
 /// refunds arrive at the same time.
-#[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments", request_body = RefundRequest,
+#[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments", request_body = Option<RefundRequest>,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 201, body = RefundAnswer), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn refund(
@@ -174,7 +186,8 @@ pub async fn refund(
 /// is refunded and no later charge for it is accepted. Closing again refunds nothing more and
 /// answers alike, so it is safe to retry.
 #[utoipa::path(post, path = "/payments/references/{reference}/close", tag = "payments",
-    request_body = CloseRequest, params(("reference" = String, Path, description = "e.g. booking:<id>")),
+    request_body = CloseRequest, params(("reference" = String, Path, description = "e.g. booking:<id>", max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f/\\\\]*[^\\s.\\x00-\\x1f\\x7f-\\x9f/\\\\][^\\x00-\\x1f\\x7f-\\x9f/\\\\]*$")),
     security(("bearer" = [])),
     responses((status = 200, body = CloseAnswer), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn close_reference(
@@ -190,16 +203,33 @@ pub async fn close_reference(
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CloseRequest {
     /// Why (`booking-cancelled`, ...); recorded with the refunds.
+    #[schema(max_length = 100, pattern = "\\S", example = "booking-cancelled")]
     pub reason: String,
 }
 
-/// The reference's payments after closing it.
+/// The reference's payments after closing it (`contracts::payments::ReferenceClosed`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CloseAnswer {
     pub reference: String,
     /// Refunded by this call.
     pub refunded_cents: i64,
-    pub payments: Vec<Payment>,
+    pub payments: Vec<ClosedPayment>,
+}
+
+/// A payment of a closed reference (`contracts::payments::PaymentView`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClosedPayment {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    pub failure_code: Option<String>,
+    pub amount_cents: i64,
+    pub refunded_cents: i64,
+    pub currency: String,
+    pub reference: String,
+    /// Set on a capture that was refunded at once because the reference was paid already.
+    pub duplicate_of: Option<Uuid>,
 }
 
 /// The streaming plans.
@@ -210,8 +240,9 @@ pub async fn plans(State(state): State<AppState>) -> Result<ApiJson<Vec<Plan>>, 
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubscribeRequest {
+    #[schema(pattern = "^(basic|standard|premium)$", example = "standard")]
     pub plan_id: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = platform::openapi::CardSchema)]
     pub payment_method: Card,
 }
 

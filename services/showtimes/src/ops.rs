@@ -20,7 +20,10 @@ use uuid::Uuid;
 
 use crate::{
     AppState,
-    domain::{CLEANING_MINUTES, Room, RoomInput, Showtime, ShowtimeInput, Status, Theater, TheaterInput},
+    domain::{
+        CLEANING_MINUTES, Room, RoomInput, Showtime, ShowtimeInput, Status, Theater, TheaterInput, YEARS,
+        parse_date, parse_rfc3339,
+    },
     error::ShowtimesError,
     store::{self, RoomError, ShowtimeFilter},
 };
@@ -86,18 +89,14 @@ pub struct ShowtimeSearch<'a> {
     pub to: Option<&'a str>,
 }
 
-/// The years a search may ask about: far enough for any schedule, near enough that date
-/// arithmetic never overflows (a day after 9999-12-31 does not exist).
-const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
-
 fn parse_time(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<OffsetDateTime> {
-    match OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339) {
-        Ok(t) if YEARS.contains(&t.year()) => Some(t),
-        Ok(_) => {
+    match parse_rfc3339(raw) {
+        Some(t) if YEARS.contains(&t.year()) => Some(t),
+        Some(_) => {
             errors.push(FieldError::new(field, "must be a time between the years 2000 and 2100"));
             None
         }
-        Err(_) => {
+        None => {
             errors.push(FieldError::new(field, "must be an RFC 3339 time such as 2026-12-01T19:30:00Z"));
             None
         }
@@ -114,17 +113,17 @@ pub async fn showtimes(
     let mut from = search.from.and_then(|f| parse_time("from", f, &mut errors));
     let mut to = search.to.and_then(|t| parse_time("to", t, &mut errors));
     if let Some(date) = search.date {
-        match time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]")) {
-            Ok(day) if !YEARS.contains(&day.year()) => {
+        match parse_date(date) {
+            Some(day) if !YEARS.contains(&day.year()) => {
                 errors.push(FieldError::new("date", "must be a date between the years 2000 and 2100"));
             }
-            Ok(day) => {
+            Some(day) => {
                 let start = day.midnight().assume_utc();
                 from = Some(from.map_or(start, |f| f.max(start)));
                 let end = start + Duration::days(1);
                 to = Some(to.map_or(end, |t| t.min(end)));
             }
-            Err(_) => errors.push(FieldError::new("date", "must be a date such as 2026-12-01")),
+            None => errors.push(FieldError::new("date", "must be a date such as 2026-12-01")),
         }
     }
     if !errors.is_empty() {

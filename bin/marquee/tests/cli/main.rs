@@ -347,6 +347,21 @@ fn the_deploy_files_run_every_service_of_the_registry() {
         assert!(k8s.contains(&format!(r#"["serve", "{name}"]"#)), "k8s/services.yaml runs {name}");
         assert!(script.contains(name), "run-distributed.sh starts {name}");
     }
+    // Issue 10, item 2: the service secret goes to identity alone; the others get their own
+    // credential.
+    assert_eq!(compose.matches("MARQUEE_SERVICE_SECRET: $").count(), 1, "compose: identity only");
+    assert_eq!(k8s.matches("name: MARQUEE_SERVICE_SECRET").count(), 1, "k8s: identity only");
+    assert!(
+        !read("k8s/config.yaml").contains("MARQUEE_SERVICE_SECRET:"),
+        "not in the Secret every pod reads"
+    );
+    let others = marquee::services::SERVICES.iter().filter(|s| **s != "identity").count();
+    assert_eq!(
+        compose.matches("MARQUEE_SERVICE_CREDENTIAL: $").count(),
+        others,
+        "compose: a credential each"
+    );
+    assert_eq!(k8s.matches("name: MARQUEE_SERVICE_CREDENTIAL").count(), others, "k8s: a credential each");
 }
 
 /// `marquee events redrive` puts a consumer's dead letters back in its queue: here in the
@@ -407,4 +422,23 @@ async fn serve_refuses_a_missing_short_or_placeholder_service_secret() {
         let said = String::from_utf8_lossy(&output.stderr);
         assert!(said.contains("MARQUEE_SERVICE_SECRET"), "{secret:?}: it says why: {said}");
     }
+    // Other services need their own credential (or the secret to derive it): a short one is refused.
+    let output = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["serve", "booking", "--port", &free_port().to_string(), "--bind", "127.0.0.1"])
+        .envs(storage.serve_env("booking"))
+        .env("MARQUEE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
+        .env_remove("MARQUEE_SERVICE_SECRET")
+        .env("MARQUEE_SERVICE_CREDENTIAL", "short")
+        .output()
+        .expect("marquee serve runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MARQUEE_SERVICE_CREDENTIAL"));
+    // `keys service-credential` derives a service's credential from the secret.
+    let output = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["keys", "service-credential", "booking"])
+        .env("MARQUEE_SERVICE_SECRET", "a-shared-secret-for-this-test-only")
+        .output()
+        .expect("runs");
+    let printed = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!(printed, platform::auth::service_credential("a-shared-secret-for-this-test-only", "booking"));
 }

@@ -83,6 +83,9 @@ pub async fn list(
             IdentityError::Invalid(vec![FieldError::new("role", "must be customer or admin")])
         })?),
     };
+    if q.is_some_and(|q| q.chars().count() > 200) {
+        return Err(IdentityError::Invalid(vec![FieldError::new("q", "must be at most 200 characters")]));
+    }
     let (items, total) = store::list_users(&state.db, role, q, page).await?;
     Ok(Page::new(items, page, total))
 }

@@ -19,8 +19,22 @@ use crate::{
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
+    /// One `@`, a dotted domain, no spaces (but around it) or control characters.
+    #[schema(
+        max_length = 254,
+        pattern = "^\\s*[^\\s@\\x00-\\x1f\\x7f-\\x9f]+@(?:[^\\s@.\\x00-\\x1f\\x7f-\\x9f-](?:[^\\s@.\\x00-\\x1f\\x7f-\\x9f]*[^\\s@.\\x00-\\x1f\\x7f-\\x9f-])?\\.)+[^\\s@.\\x00-\\x1f\\x7f-\\x9f-](?:[^\\s@.\\x00-\\x1f\\x7f-\\x9f]*[^\\s@.\\x00-\\x1f\\x7f-\\x9f-])?\\s*$",
+        example = "ada@example.com"
+    )]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128, example = "analytical-engine")]
     pub password: String,
+    /// 1 to 100 characters, not all spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "Ada Lovelace"
+    )]
     pub name: String,
 }
 
@@ -53,7 +67,7 @@ pub async fn register(
 
 /// The client's address: the peer, or when the peer is one of ours (`MARQUEE_TRUSTED_PROXIES`,
 /// the gateway) the address it forwarded for. Anyone else's `X-Forwarded-For` is their claim.
-fn client_address(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+pub(crate) fn client_address(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
     peer.map_or_else(
         || "unknown".to_owned(),
         |peer| state.config.trusted_proxies.client_ip(peer.ip(), headers).to_string(),

@@ -5,7 +5,7 @@ use axum::{Json, extract::State};
 use platform::{
     Problem,
     auth::{Jwks, ServiceTokenRequest, ServiceTokenResponse},
-    extract::ApiJson,
+    extract::{ApiJson, PeerAddr},
 };
 
 use crate::{AppState, ops::services};
@@ -14,10 +14,13 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>, Problem> 
     Ok(Json(services::jwks(&state).await?))
 }
 
-/// A short-lived token with role `service` for a service that knows the shared secret.
+/// A short-lived token with role `service` for a service that shows its own credential.
 pub async fn service_token(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<ServiceTokenRequest>,
 ) -> Result<ApiJson<ServiceTokenResponse>, Problem> {
-    Ok(ApiJson(services::service_token(&state, &req.service, &req.secret)?))
+    let client = super::auth::client_address(&state, &headers, peer);
+    Ok(ApiJson(services::service_token(&state, &req.service, &req.secret, &client).await?))
 }

@@ -25,8 +25,15 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<ApiJson
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PatchMe {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
+    /// Required with `password`.
     pub current_password: Option<String>,
 }
 
@@ -48,8 +55,11 @@ pub async fn patch_me(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    #[param(minimum = 1, maximum = 100)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 
@@ -66,12 +76,17 @@ pub async fn my_activity(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(minimum = 1, maximum = 100)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
-    /// `customer` or `admin`.
+    /// `customer` or `admin` (empty: both).
+    #[param(pattern = "^(customer|admin)?$")]
     pub role: Option<String>,
     /// A piece of the email or name.
+    #[param(max_length = 200)]
     pub q: Option<String>,
 }
 
@@ -101,7 +116,14 @@ pub async fn get_user(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PatchUser {
+    /// `customer` or `admin`.
+    #[schema(value_type = Option<String>, pattern = "^(customer|admin)$")]
     pub role: Option<Role>,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: Option<String>,
 }
 

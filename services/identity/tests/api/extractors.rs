@@ -40,9 +40,10 @@ async fn each_extractor_admits_only_its_callers() {
     let app = probe_app(&sys);
     let (customer, customer_id) = sys.user_token().await;
     let admin = sys.admin_token().await;
-    let secret = sys.settings.get("MARQUEE_SERVICE_SECRET").expect("secret").to_owned();
+    let secret = sys.settings.get("MARQUEE_SERVICE_SECRET").expect("secret");
+    let credential = platform::auth::service_credential(secret, "booking");
     let tokens =
-        ServiceTokens::new("booking", Some(sys.service_url("identity")), secret, reqwest::Client::new());
+        ServiceTokens::new("booking", Some(sys.service_url("identity")), credential, reqwest::Client::new());
     let service = tokens.token().await.expect("a service token");
     assert_eq!(tokens.token().await.expect("cached"), service, "kept until near expiry");
 

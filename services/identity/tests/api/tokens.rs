@@ -81,34 +81,50 @@ async fn alg_none_and_garbage_are_refused() {
     assert_eq!(sys.get("/api/v1/users/me", None).await.status, 401);
 }
 
+/// Issue 10, item 2: one shared secret made its holder every service. Each service now shows
+/// its own credential (derived from the secret only identity holds), which gets a token as that
+/// service and no other; failures are throttled per address.
 #[tokio::test]
-async fn service_tokens_need_the_shared_secret() {
+async fn service_tokens_need_the_service_s_own_credential() {
     let sys = TestSystem::start().await;
     let url = format!("{}/internal/service-token", sys.service_url("identity"));
     let secret = sys.settings.get("MARQUEE_SERVICE_SECRET").expect("secret").to_owned();
-    let ok = sys
-        .request(
-            reqwest::Method::POST,
-            &url,
-            Some(serde_json::json!({"service": "booking", "secret": secret})),
-            None,
-        )
-        .await;
+    let ask = |service: &'static str, credential: String| {
+        let url = url.clone();
+        let sys = &sys;
+        async move {
+            let body = serde_json::json!({"service": service, "secret": credential});
+            sys.request(reqwest::Method::POST, &url, Some(body), None).await
+        }
+    };
+    let booking = platform::auth::service_credential(&secret, "booking");
+    let ok = ask("booking", booking.clone()).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
-    let bad = sys
-        .request(
-            reqwest::Method::POST,
-            &url,
-            Some(serde_json::json!({"service": "booking", "secret": "guess"})),
-            None,
-        )
-        .await;
-    assert_eq!(bad.status, 403);
+    assert_eq!(ask("payments", booking).await.status, 403, "booking's credential is not payments'");
+    assert_eq!(ask("booking", secret.clone()).await.status, 403, "the secret itself is no credential");
+    assert_eq!(ask("booking", "guess".into()).await.status, 403);
+    assert_eq!(ask("gateway", platform::auth::service_credential(&secret, "gateway")).await.status, 403);
     // Not reachable through the gateway.
     assert_eq!(sys.post("/internal/service-token", serde_json::json!({}), None).await.status, 404);
     // A service token is not a user.
     let token = ok.body["access_token"].as_str().expect("token");
     assert_eq!(sys.get("/api/v1/users/me", Some(token)).await.status, 403);
+}
+
+#[tokio::test]
+async fn guessing_service_credentials_is_slowed_down() {
+    let settings = testkit::test_settings()
+        .with("MARQUEE_LOGIN_MAX_FAILURES_PER_ADDRESS", "3")
+        .with("MARQUEE_LOGIN_SLOW_SECONDS", "60")
+        .with("MARQUEE_RATE_LIMIT_EXEMPT", "");
+    let sys = TestSystem::start_with(settings).await;
+    let url = format!("{}/internal/service-token", sys.service_url("identity"));
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let body = serde_json::json!({"service": "booking", "secret": "guess"});
+        statuses.push(sys.request(reqwest::Method::POST, &url, Some(body), None).await.status);
+    }
+    assert_eq!(statuses, [403, 403, 403, 403, 429], "three failures, then one a minute");
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ pub async fn charge(state: &AppState, input: ChargeInput<'_>) -> Result<Payment,
     let mut errors = Vec::new();
     let currency = check_money(input.amount_cents, input.currency, &mut errors);
     let reference = input.reference.trim();
-    if reference.is_empty() || reference.len() > 200 {
+    if reference.is_empty() || reference.chars().count() > 200 {
         errors.push(FieldError::new("reference", "must be 1 to 200 characters"));
     }
     let card = card_checked(input.card, &mut errors);
@@ -115,13 +115,14 @@ pub async fn close_reference(
     reference: &str,
     reason: &str,
 ) -> Result<ReferenceClosed, PaymentsError> {
+    let (raw_reference_chars, raw_reason_chars) = (reference.chars().count(), reason.chars().count());
     let reference = reference.trim();
     let reason = reason.trim();
     let mut errors = Vec::new();
-    if reference.is_empty() || reference.len() > 200 {
+    if reference.is_empty() || raw_reference_chars > 200 {
         errors.push(FieldError::new("reference", "must be 1 to 200 characters"));
     }
-    if reason.is_empty() || reason.len() > 100 {
+    if reason.is_empty() || raw_reason_chars > 100 {
         errors.push(FieldError::new("reason", "must be 1 to 100 characters"));
     }
     if !errors.is_empty() {
