@@ -2,12 +2,15 @@
 # The distributed mode on one machine: one `marquee serve` process per service (two booking
 # replicas), on PostgreSQL (a schema per service in one database), RabbitMQ and Redis, behind two
 # gateways (GATEWAY_PORT and the next port) that share their rate limits through Redis.
+# Streaming keeps its media in target/distributed/DATABASE/streaming (MARQUEE_STATE_DIR to move it).
 # Usage: deploy/run-distributed.sh [DATABASE] [GATEWAY_PORT]   (Ctrl-C stops everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DB="${1:-marquee}"
 PORT="${2:-8080}"
 BIN="${MARQUEE_BIN:-target/release/marquee}"
+STATE="${MARQUEE_STATE_DIR:-target/distributed/$DB}"
+mkdir -p "$STATE/streaming"
 [ -x "$BIN" ] || cargo build --release -p marquee
 PG="${MARQUEE_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 psql "$PG" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 || psql "$PG" -c "CREATE DATABASE $DB" >/dev/null
@@ -29,6 +32,7 @@ export MARQUEE_CATALOG_URL=http://127.0.0.1:9082
 export MARQUEE_SHOWTIMES_URL=http://127.0.0.1:9083
 export MARQUEE_BOOKING_URL=http://127.0.0.1:9084,http://127.0.0.1:9184
 export MARQUEE_PAYMENTS_URL=http://127.0.0.1:9085
+export MARQUEE_STREAMING_URL=http://127.0.0.1:9086
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
@@ -48,6 +52,7 @@ serve payments 9085
 serve showtimes 9083
 serve booking 9084
 serve booking 9184
+MARQUEE_DATA_DIR="$STATE/streaming" serve streaming 9086   # its objects/ and uploads/
 serve gateway "$PORT"
 serve gateway "$((PORT + 1))"
 echo "Marquee (distributed) on http://127.0.0.1:$PORT and :$((PORT + 1)); database $DB, namespace $MARQUEE_AMQP_NAMESPACE"

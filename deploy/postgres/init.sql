@@ -4,3 +4,4 @@ CREATE DATABASE catalog;
 CREATE DATABASE showtimes;
 CREATE DATABASE booking;
 CREATE DATABASE payments;
+CREATE DATABASE streaming;

@@ -13,3 +13,4 @@ pub mod overhead;
 pub mod rush;
 pub mod services;
 pub mod system;
+pub mod watch;

@@ -9,6 +9,8 @@
 //! - `rush`: buyers race for the seats of a few upcoming showtimes: hold 1-4 random seats, then
 //!   pay; ends with an oversell check that fails the run if any seat was sold twice or the seat
 //!   maps disagree with what was sold.
+//! - `stream`, `playback`: viewers fetching a large file through their sessions, and playback
+//!   starts per second; see [`crate::watch`].
 
 use std::{
     collections::BTreeMap,
@@ -43,6 +45,12 @@ pub struct LoadtestArgs {
     /// That admin's password.
     #[arg(long, env = "MARQUEE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// `stream` only: the size of the media file it uploads, in MiB.
+    #[arg(long, default_value_t = 200)]
+    pub media_mib: u64,
+    /// `stream` only: the size of each range fetched, in MiB (0: the whole file each time).
+    #[arg(long, default_value_t = 1)]
+    pub range_mib: u64,
 }
 
 /// What one kind of request measured.
@@ -102,7 +110,11 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
         "catalog" => catalog(args).await,
         "rush" => crate::rush::run(args).await,
         "overhead" => crate::overhead::run(args).await,
-        other => anyhow::bail!("unknown scenario {other:?} (known: catalog, rush, overhead)"),
+        "stream" => crate::watch::stream(args).await,
+        "playback" => crate::watch::playback(args).await,
+        other => {
+            anyhow::bail!("unknown scenario {other:?} (known: catalog, rush, overhead, stream, playback)")
+        }
     }
 }
 

@@ -141,6 +141,12 @@ pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
     if settings.get("MARQUEE_SERVICE_SECRET").is_none() {
         settings.set("MARQUEE_SERVICE_SECRET", random_secret());
     }
+    // Media objects and uploads live under the data dir unless configured elsewhere.
+    if let Storage::Sqlite { data_dir } = &config.storage
+        && settings.get("MARQUEE_DATA_DIR").is_none()
+    {
+        settings.set("MARQUEE_DATA_DIR", data_dir.display().to_string());
+    }
 
     // Bind everything first so every service knows every URL before any starts.
     let mut listeners = Vec::new();

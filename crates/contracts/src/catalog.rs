@@ -19,10 +19,13 @@ pub struct MovieDeleted {
     pub movie_id: Uuid,
 }
 
-/// `GET /movies/{id}` as other services read it (showtimes: the title and how long it runs).
+/// `GET /movies/{id}` as other services read it (showtimes: the title and how long it runs;
+/// streaming: whether it may be watched).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MovieView {
     pub id: Uuid,
     pub title: String,
     pub runtime_minutes: i64,
+    #[serde(default)]
+    pub streamable: bool,
 }

@@ -18,6 +18,7 @@ pub const SUBSCRIPTION_ACTIVATED: &str = "subscription.activated";
 pub const SUBSCRIPTION_CANCELLED: &str = "subscription.cancelled";
 pub const PLAYBACK_STARTED: &str = "playback.started";
 pub const PLAYBACK_STOPPED: &str = "playback.stopped";
+pub const MEDIA_UPLOADED: &str = "media.uploaded";
 pub const REVIEW_POSTED: &str = "review.posted";
 pub const REVIEW_UPDATED: &str = "review.updated";
 pub const REVIEW_DELETED: &str = "review.deleted";
@@ -45,6 +46,7 @@ pub const ALL: &[&str] = &[
     SUBSCRIPTION_CANCELLED,
     PLAYBACK_STARTED,
     PLAYBACK_STOPPED,
+    MEDIA_UPLOADED,
     REVIEW_POSTED,
     REVIEW_UPDATED,
     REVIEW_DELETED,

@@ -13,3 +13,10 @@ pub struct UserRegistered {
     #[serde(with = "time::serde::rfc3339")]
     pub registered_at: OffsetDateTime,
 }
+
+/// `GET /users/{id}` as other services read it (streaming: the account behind a token exists).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: Uuid,
+    pub role: String,
+}

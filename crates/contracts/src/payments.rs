@@ -128,3 +128,25 @@ impl std::fmt::Debug for Card {
         write!(f, "Card(**** {last4}, {:02}/{})", self.exp_month, self.exp_year)
     }
 }
+
+/// `GET /subscriptions/users/{user_id}/entitlement` (services, admins): what a user's
+/// subscription lets them stream now. A 404 means nothing: no subscription, one past due, or
+/// one that ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entitlement {
+    pub user_id: Uuid,
+    pub subscription_id: Uuid,
+    pub plan_id: String,
+    /// How many playbacks may run at once.
+    pub max_streams: i64,
+    /// RFC 3339: until when this answer holds without asking again (the period's end, or a
+    /// minute from now while a due renewal is being charged).
+    pub until: String,
+}
+
+/// What a subscription period's payment is filed under: `subscription:<id>:<period start ms>`.
+pub fn subscription_of_reference(reference: &str) -> Option<(Uuid, i64)> {
+    let rest = reference.strip_prefix("subscription:")?;
+    let (id, start) = rest.split_once(':')?;
+    Some((id.parse().ok()?, start.parse().ok()?))
+}

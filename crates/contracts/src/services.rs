@@ -28,7 +28,7 @@ pub const CATALOG: ServiceSpec = ServiceSpec {
     name: "catalog",
     port: 8082,
     prefixes: &["movies", "genres"],
-    consumes: &[REVIEW_POSTED, REVIEW_UPDATED, REVIEW_DELETED],
+    consumes: &[REVIEW_POSTED, REVIEW_UPDATED, REVIEW_DELETED, MEDIA_UPLOADED],
 };
 pub const SHOWTIMES: ServiceSpec = ServiceSpec {
     name: "showtimes",
@@ -52,7 +52,7 @@ pub const STREAMING: ServiceSpec = ServiceSpec {
     name: "streaming",
     port: 8086,
     prefixes: &["playback", "watchlist", "media", "stream"],
-    consumes: &[],
+    consumes: &[SUBSCRIPTION_ACTIVATED, SUBSCRIPTION_CANCELLED],
 };
 pub const REVIEWS: ServiceSpec =
     ServiceSpec { name: "reviews", port: 8087, prefixes: &["reviews"], consumes: &[] };

@@ -21,7 +21,13 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::{catch_panic::CatchPanicLayer, compression::CompressionLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    compression::{
+        CompressionLayer, Predicate,
+        predicate::{DefaultPredicate, NotForContentType},
+    },
+};
 use tracing::Instrument;
 
 use crate::{
@@ -62,6 +68,10 @@ impl ReadinessCheck for crate::db::Db {
 pub struct HttpLimits {
     pub request_timeout: Duration,
     pub body_limit: usize,
+    /// Paths under these prefixes are not bound by `request_timeout`: handlers that read a
+    /// large upload as it arrives (streaming's `PUT /media/{id}`) take as long as the client
+    /// takes to send it, and bound themselves.
+    pub untimed: &'static [&'static str],
 }
 
 impl HttpLimits {
@@ -69,6 +79,7 @@ impl HttpLimits {
         Ok(Self {
             request_timeout: Duration::from_millis(settings.parse_or("MARQUEE_REQUEST_TIMEOUT_MS", 15_000)?),
             body_limit: settings.parse_or("MARQUEE_BODY_LIMIT_BYTES", 1024 * 1024)?,
+            untimed: &[],
         })
     }
 }
@@ -89,7 +100,18 @@ pub fn service_app(
     openapi: utoipa::openapi::OpenApi,
     checks: Vec<Arc<dyn ReadinessCheck>>,
 ) -> anyhow::Result<Router> {
-    let limits = HttpLimits::from_settings(&platform.settings)?;
+    service_app_with(platform, api, openapi, checks, &[])
+}
+
+/// [`service_app`] with paths that the request timeout does not bound ([`HttpLimits::untimed`]).
+pub fn service_app_with(
+    platform: &Platform,
+    api: Router,
+    openapi: utoipa::openapi::OpenApi,
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+    untimed: &'static [&'static str],
+) -> anyhow::Result<Router> {
+    let limits = HttpLimits { untimed, ..HttpLimits::from_settings(&platform.settings)? };
     let openapi = serde_json::to_value(with_bearer_scheme(openapi))?;
     let openapi = Arc::new(crate::openapi::complete(openapi));
     let checks = Arc::new(checks);
@@ -119,16 +141,27 @@ pub fn with_middleware(
             Problem::internal().into_response()
         }))
         .layer(DefaultBodyLimit::max(limits.body_limit))
-        .layer(middleware::from_fn_with_state(limits.request_timeout, timeout))
-        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(limits, timeout))
+        // Audio and video are compressed already, and a compressed range would no longer be
+        // the bytes its Content-Range names.
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new("video/"))
+                    .and(NotForContentType::const_new("audio/")),
+            ),
+        )
         .layer(Extension(verifier))
         .layer(middleware::from_fn_with_state(service, observe))
 }
 
 /// Answer 503 when the handler takes too long; streaming bodies are not cut, only the wait for
 /// the response head is bounded.
-async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+async fn timeout(State(limits): State<HttpLimits>, request: Request, next: Next) -> Response {
+    if limits.untimed.iter().any(|prefix| request.uri().path().starts_with(prefix)) {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long")
             .retry_after(1)
@@ -363,7 +396,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_handler_is_cut_off_with_a_503_problem() {
-        let limits = HttpLimits { request_timeout: Duration::from_millis(50), body_limit: 1024 };
+        let limits =
+            HttpLimits { request_timeout: Duration::from_millis(50), body_limit: 1024, untimed: &[] };
         let (status, headers, body) = call(app(limits), get_request("/slow")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["type"], "urn:marquee:problem:timeout");
@@ -372,7 +406,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_over_the_limit_is_a_413_problem() {
-        let limits = HttpLimits { request_timeout: Duration::from_secs(5), body_limit: 64 };
+        let limits = HttpLimits { request_timeout: Duration::from_secs(5), body_limit: 64, untimed: &[] };
         let big = format!("{{\"x\": \"{}\"}}", "a".repeat(200));
         let request = axum::http::Request::post("/echo")
             .header("content-type", "application/json")
@@ -385,7 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_is_a_500_problem_and_unknown_routes_and_methods_are_problems() {
-        let limits = HttpLimits { request_timeout: Duration::from_secs(5), body_limit: 1024 };
+        let limits = HttpLimits { request_timeout: Duration::from_secs(5), body_limit: 1024, untimed: &[] };
         let (status, headers, body) = call(app(limits), get_request("/panic")).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(headers[header::CONTENT_TYPE], crate::problem::CONTENT_TYPE);
@@ -399,7 +433,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_id_is_kept_when_sane_and_made_when_not() {
-        let limits = HttpLimits { request_timeout: Duration::from_secs(5), body_limit: 1024 };
+        let limits = HttpLimits { request_timeout: Duration::from_secs(5), body_limit: 1024, untimed: &[] };
         let req = axum::http::Request::get("/nowhere")
             .header(REQUEST_ID, "abc-123")
             .body(Body::empty())

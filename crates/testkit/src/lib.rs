@@ -64,7 +64,13 @@ pub struct Storage {
 
 enum StorageKind {
     Dir(PathBuf),
-    Postgres { admin_url: String, database: String, url: String },
+    /// `dir` holds what is not in the database (media objects, uploads).
+    Postgres {
+        admin_url: String,
+        database: String,
+        url: String,
+        dir: PathBuf,
+    },
 }
 
 impl Storage {
@@ -81,11 +87,21 @@ impl Storage {
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}"))).execute(&pool).await?;
             pool.close().await;
             let url = with_database(&admin_url, &database);
-            return Ok(Self { kind: StorageKind::Postgres { admin_url, database, url } });
+            let dir = std::env::temp_dir().join(format!("marquee-test-{id}"));
+            std::fs::create_dir_all(&dir)?;
+            return Ok(Self { kind: StorageKind::Postgres { admin_url, database, url, dir } });
         }
         let dir = std::env::temp_dir().join(format!("marquee-test-{id}"));
         std::fs::create_dir_all(&dir)?;
         Ok(Self { kind: StorageKind::Dir(dir) })
+    }
+
+    /// The test's data dir: the SQLite files, media objects and uploads (only the last two on
+    /// PostgreSQL).
+    pub fn dir(&self) -> &std::path::Path {
+        match &self.kind {
+            StorageKind::Dir(dir) | StorageKind::Postgres { dir, .. } => dir,
+        }
     }
 
     fn system_storage(&self) -> SystemStorage {
@@ -127,7 +143,8 @@ impl Drop for Storage {
             StorageKind::Dir(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            StorageKind::Postgres { admin_url, database, .. } => {
+            StorageKind::Postgres { admin_url, database, dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
                 let (admin_url, database) = (admin_url.clone(), database.clone());
                 // Drop runs outside async; a thread of its own with its own runtime does the SQL.
                 let _ = std::thread::spawn(move || {
@@ -250,6 +267,9 @@ impl TestSystem {
             *url = via;
         }
         let mut settings = settings;
+        if settings.get("MARQUEE_DATA_DIR").is_none() {
+            settings.set("MARQUEE_DATA_DIR", storage.dir().display().to_string());
+        }
         let redis = match std::env::var("MARQUEE_TEST_REDIS_URL") {
             Ok(url) if !url.trim().is_empty() => {
                 let namespace = format!("marquee-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);

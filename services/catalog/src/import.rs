@@ -37,7 +37,10 @@ impl OfflineMovie {
             director: Some(self.director.clone()),
             cast: Some(self.cast.clone()),
             featured: Some(self.featured),
-            streamable: Some(self.streamable),
+            // Streamable once streaming has its media (`media.uploaded`); the demo gives a few
+            // featured films a clip at first start. The file's flag says which films the
+            // provider offers for streaming, which is not the same as playable here.
+            streamable: Some(false),
             imdb_id: Some(self.imdb_id.clone()),
             poster_url: None,
         }

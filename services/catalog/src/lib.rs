@@ -7,7 +7,8 @@
 //! - [`domain`]: the movie type and parsing requests.
 //! - [`store`]: the SQL.
 //! - [`search`]: the tantivy index.
-//! - [`reactions`]: ratings from `review.*`, the index and cache from `movie.*`.
+//! - [`reactions`]: ratings from `review.*`, `streamable` from `media.uploaded`, the index and
+//!   cache from `movie.*`.
 //! - [`import`]: the IMDb provider and the offline catalog.
 //! - [`error`]: errors and the problems they become.
 
@@ -78,9 +79,10 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     let indexed = indexer.rebuild().await?;
     tracing::info!(movies = indexed, "search index built");
 
-    let ratings = Arc::new(reactions::Ratings { cache: platform.cache.clone() });
+    let reactions =
+        Arc::new(reactions::Reactions { cache: platform.cache.clone(), effects: state.effects.clone() });
     bus.subscribe(
-        Arc::new(Consumer::new(SERVICE, reactions::RATING_EVENTS, db.clone(), ratings)),
+        Arc::new(Consumer::new(SERVICE, reactions::CONSUMED_EVENTS, db.clone(), reactions)),
         platform.shutdown.clone(),
         &platform.tasks,
     )

@@ -1,15 +1,19 @@
-//! What the catalog does when events arrive: ratings from reviews (once per service, with the
-//! inbox), and this replica's search index and cache from `movie.*` (every replica).
+//! What the catalog does when events arrive: ratings from reviews and the `streamable` flag from
+//! streaming's `media.uploaded` (once per service, with the inbox), and this replica's search
+//! index and cache from `movie.*` (every replica).
 
 use std::sync::Arc;
 
 use contracts::{
     CloudEvent,
     event_types::{
-        MOVIE_CREATED, MOVIE_DELETED, MOVIE_UPDATED, REVIEW_DELETED, REVIEW_POSTED, REVIEW_UPDATED,
+        MEDIA_UPLOADED, MOVIE_CREATED, MOVIE_DELETED, MOVIE_UPDATED, REVIEW_DELETED, REVIEW_POSTED,
+        REVIEW_UPDATED,
     },
     reviews::{ReviewDeleted, ReviewRated},
+    streaming::MediaUploaded,
 };
+use events::Effects;
 use platform::{cache::Cache, db::Db};
 use sqlx::AnyConnection;
 use uuid::Uuid;
@@ -17,7 +21,7 @@ use uuid::Uuid;
 use crate::{search::SearchIndex, store};
 
 /// What catalog's queue takes (the registry's entry, so the broker and the code agree).
-pub const RATING_EVENTS: &[&str] = contracts::services::CATALOG.consumes;
+pub const CONSUMED_EVENTS: &[&str] = contracts::services::CATALOG.consumes;
 pub const MOVIE_EVENTS: &[&str] = &[MOVIE_CREATED, MOVIE_UPDATED, MOVIE_DELETED];
 
 pub fn cache_key(id: Uuid) -> String {
@@ -29,13 +33,15 @@ fn movie_id_of(event: &CloudEvent) -> anyhow::Result<Uuid> {
     id.parse().map_err(|_| anyhow::anyhow!("{} without a movie_id", event.event_type))
 }
 
-/// `rating` and `rating_count` follow the reviews.
-pub struct Ratings {
+/// `rating` and `rating_count` follow the reviews; `streamable` turns on when media arrives
+/// (announced as `movie.updated`, so every replica's index and cache follow).
+pub struct Reactions {
     pub cache: Arc<dyn Cache>,
+    pub effects: Effects,
 }
 
 #[async_trait::async_trait]
-impl events::EventHandler for Ratings {
+impl events::EventHandler for Reactions {
     async fn handle(&self, tx: &mut AnyConnection, event: &CloudEvent) -> anyhow::Result<()> {
         match event.event_type.as_str() {
             REVIEW_POSTED | REVIEW_UPDATED => {
@@ -47,11 +53,23 @@ impl events::EventHandler for Ratings {
                 let r: ReviewDeleted = event.data_as()?;
                 store::unrate(tx, r.review_id, r.movie_id).await
             }
+            MEDIA_UPLOADED => {
+                let m: MediaUploaded = event.data_as()?;
+                match store::mark_streamable(tx, m.movie_id).await? {
+                    Some(movie) => {
+                        let changed = crate::ops::changed(&movie);
+                        self.effects.emit_in(tx, MOVIE_UPDATED, movie.id.to_string(), &changed).await
+                    }
+                    // Streamable already, or deleted: nothing changes.
+                    None => Ok(()),
+                }
+            }
             other => anyhow::bail!("catalog does not handle {other}"),
         }
     }
 
     async fn after_commit(&self, event: &CloudEvent) {
+        self.effects.wake();
         if let Ok(id) = movie_id_of(event) {
             let _ = self.cache.delete(&cache_key(id)).await;
         }

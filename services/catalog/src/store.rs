@@ -150,6 +150,23 @@ async fn get_in(conn: &mut AnyConnection, id: Uuid) -> anyhow::Result<Option<Mov
 }
 
 /// A live movie.
+/// Mark a movie streamable (its media arrived); the movie when this changed it, `None` when it
+/// was streamable already or does not exist.
+pub async fn mark_streamable(tx: &mut AnyConnection, id: Uuid) -> anyhow::Result<Option<Movie>> {
+    let changed = sqlx::query(
+        "UPDATE movies SET streamable = 1, updated_at = $1 WHERE id = $2 AND deleted_at IS NULL AND streamable = 0",
+    )
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    get_in(tx, id).await
+}
+
 pub async fn get(db: &Db, id: Uuid) -> anyhow::Result<Option<Movie>> {
     let mut conn = db.pool.acquire().await?;
     get_in(&mut conn, id).await

@@ -47,6 +47,10 @@ pub struct Gateway {
     pub body_limit: u64,
     /// The same for media uploads (`/api/v1/media/...`).
     pub upload_limit: u64,
+    /// How long the answer to a streamed (large) body may take once it is sent
+    /// (`MARQUEE_GATEWAY_UPLOAD_TIMEOUT_MS`, 15 minutes): the service stores what it received,
+    /// and streaming packages a film, before it answers.
+    pub upload_timeout: Duration,
 }
 
 impl Gateway {
@@ -64,6 +68,9 @@ impl Gateway {
             ),
             body_limit: platform.settings.parse_or("MARQUEE_GATEWAY_BODY_LIMIT_BYTES", 1024 * 1024)?,
             upload_limit: platform.settings.parse_or("MARQUEE_GATEWAY_UPLOAD_LIMIT_BYTES", 8 << 30)?,
+            upload_timeout: Duration::from_millis(
+                platform.settings.parse_or("MARQUEE_GATEWAY_UPLOAD_TIMEOUT_MS", 15 * 60_000)?,
+            ),
         })
     }
 

@@ -303,10 +303,14 @@ pub async fn send(
         // The timeout starts once the body is sent: a client that uploads slowly is not the
         // service being slow.
         let deadline = async {
-            if let Some(state) = &streaming {
-                state.wait_until_sent().await;
-            }
-            tokio::time::sleep(upstream.timeout).await;
+            let wait = match &streaming {
+                Some(state) => {
+                    state.wait_until_sent().await;
+                    upstream.timeout.max(gateway.upload_timeout)
+                }
+                None => upstream.timeout,
+            };
+            tokio::time::sleep(wait).await;
         };
         let outcome = tokio::select! {
             sent = outgoing.send() => Ok(sent),

@@ -22,7 +22,7 @@ pub fn owner(path_under_v1: &str) -> Option<&'static str> {
 /// The fixed words of the API's paths (docs/api.md); any other segment is an id.
 #[rustfmt::skip]
 const WORDS: &[&str] = &[
-    "activity", "analytics", "auth", "backups", "behavior", "bookings", "cancel", "dashboard", "featured",
+    "activity", "analytics", "auth", "backups", "behavior", "bookings", "cancel", "dashboard", "entitlement", "featured",
     "genres", "heartbeat", "history", "import", "login", "logout", "loyalty", "me", "media", "movies",
     "notifications", "occupancy", "pay", "payments", "plans", "playback", "popular-movies", "read",
     "recommendations", "redeem", "refresh", "refund", "register", "restore", "revenue", "reviews", "rewards",

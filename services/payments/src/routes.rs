@@ -38,7 +38,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(close_reference))
         .routes(routes!(plans))
         .routes(routes!(subscribe))
-        .routes(routes!(my_subscription, cancel_subscription));
+        .routes(routes!(my_subscription, cancel_subscription))
+        .routes(routes!(entitlement));
     let (router, openapi) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     (router.with_state(state), openapi)
 }
@@ -288,4 +289,29 @@ pub async fn cancel_subscription(
     user: AuthUser,
 ) -> Result<ApiJson<Subscription>, Problem> {
     Ok(ApiJson(ops::cancel_subscription(&state, user.id).await?))
+}
+
+/// What a user's subscription lets them stream now (services and admins): the plan's stream
+/// limit and until when the answer holds. 404 when it lets them stream nothing.
+#[utoipa::path(get, path = "/subscriptions/users/{user_id}/entitlement", tag = "subscriptions", security(("bearer" = [])),
+    params(("user_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = EntitlementSchema), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn entitlement(
+    State(state): State<AppState>,
+    _caller: ServiceOrAdmin,
+    PathId(user): PathId,
+) -> Result<ApiJson<contracts::payments::Entitlement>, Problem> {
+    Ok(ApiJson(ops::entitlement(&state, user).await?))
+}
+
+/// `contracts::payments::Entitlement` as the OpenAPI document shows it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct EntitlementSchema {
+    user_id: Uuid,
+    subscription_id: Uuid,
+    plan_id: String,
+    max_streams: i64,
+    #[schema(format = DateTime)]
+    until: String,
 }

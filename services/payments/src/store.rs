@@ -285,6 +285,15 @@ pub async fn plan(db: &Db, id: &str) -> anyhow::Result<Option<Plan>> {
     row.as_ref().map(plan_from).transpose()
 }
 
+/// A plan, read inside a unit of work.
+pub async fn plan_in(tx: &mut AnyConnection, id: &str) -> anyhow::Result<Option<Plan>> {
+    let row = sqlx::query("SELECT id, name, price_cents, currency, max_streams FROM plans WHERE id = $1")
+        .bind(id)
+        .fetch_optional(tx)
+        .await?;
+    row.as_ref().map(plan_from).transpose()
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Subscription {
     pub id: Uuid,
@@ -353,6 +362,17 @@ pub async fn live_subscription(db: &Db, user: Uuid) -> anyhow::Result<Option<Sub
     )))
     .bind(user.to_string())
     .fetch_optional(&db.pool)
+    .await?;
+    row.as_ref().map(subscription_from).transpose()
+}
+
+/// A subscription by id, read inside a unit of work.
+pub async fn subscription_in(tx: &mut AnyConnection, id: Uuid) -> anyhow::Result<Option<Subscription>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(tx)
     .await?;
     row.as_ref().map(subscription_from).transpose()
 }

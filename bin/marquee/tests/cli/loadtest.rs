@@ -23,6 +23,8 @@ async fn the_overhead_scenario_measures_bare_direct_and_gateway_alike() {
         direct_url: None, // found through the gateway's /health, which names replicas to admins
         admin_email: Some(testkit::ADMIN_EMAIL.into()),
         admin_password: Some(testkit::ADMIN_PASSWORD.into()),
+        media_mib: 1,
+        range_mib: 1,
     };
     let results = marquee::loadtest::run(args).await.expect("ran");
     for name in [marquee::overhead::BARE, marquee::overhead::DIRECT, marquee::overhead::GATEWAY] {
@@ -80,9 +82,36 @@ async fn the_rush_sells_seats_once_and_ends_with_a_clean_ledger() {
         direct_url: None,
         admin_email: Some(testkit::ADMIN_EMAIL.into()),
         admin_password: Some(testkit::ADMIN_PASSWORD.into()),
+        media_mib: 1,
+        range_mib: 1,
     };
     let results = marquee::loadtest::run(args).await.expect("the rush, its oversell and ledger checks");
     assert!(results["pay"].latencies.len() > 3, "some bookings were paid");
     let report = sys.assert_ledger_clean(std::time::Duration::from_secs(5)).await;
     assert!(report.confirmed > 0);
+}
+
+/// The streaming scenarios: viewers fetch ranges of a large file through their sessions (and
+/// send heartbeats), and start and stop sessions.
+#[tokio::test]
+async fn the_streaming_scenarios_fetch_ranges_and_start_sessions() {
+    let sys = TestSystem::start().await;
+    let args = |scenario: &str| marquee::loadtest::LoadtestArgs {
+        url: sys.gateway.clone(),
+        scenario: scenario.into(),
+        duration: 1,
+        concurrency: 2,
+        direct_url: None,
+        admin_email: Some(testkit::ADMIN_EMAIL.into()),
+        admin_password: Some(testkit::ADMIN_PASSWORD.into()),
+        media_mib: 4,
+        range_mib: 1,
+    };
+    let results = marquee::loadtest::run(args("stream")).await.expect("the stream scenario");
+    let ranges = &results["range"];
+    assert!(ranges.latencies.len() > 2, "{} ranges", ranges.latencies.len());
+    assert_eq!(ranges.errors, 0);
+    let results = marquee::loadtest::run(args("playback")).await.expect("the playback scenario");
+    assert!(results["start"].latencies.len() > 2);
+    assert_eq!((results["start"].errors, results["stop"].errors), (0, 0));
 }

@@ -3,7 +3,7 @@
 
 use platform::{
     FieldError,
-    auth::{AuthUser, Role},
+    auth::{Caller, Role},
     pagination::{Page, PageRequest},
 };
 use uuid::Uuid;
@@ -90,8 +90,9 @@ pub async fn list(
     Ok(Page::new(items, page, total))
 }
 
-/// One user, as `viewer` may see it: themselves, or anyone for an admin.
-pub async fn user(state: &AppState, viewer: &AuthUser, id: Uuid) -> Result<User, IdentityError> {
+/// One user, as `viewer` may see it: themselves, or anyone for an admin or a service (streaming
+/// checks the account behind a token still exists).
+pub async fn user(state: &AppState, viewer: &Caller, id: Uuid) -> Result<User, IdentityError> {
     if !viewer.can_access(id) {
         return Err(IdentityError::UserNotFound);
     }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use platform::{
     Problem,
-    auth::{AdminUser, AuthUser, Role},
+    auth::{AdminUser, AuthUser, Caller, Role},
     extract::{ApiJson, ApiQuery, PathId},
     pagination::{Page, PageRequest},
 };
@@ -102,16 +102,16 @@ pub async fn list(
     Ok(ApiJson(users::list(&state, q.role.as_deref(), q.q.as_deref(), page).await?))
 }
 
-/// One user: yourself, or anyone for an admin. Another user's account is a 404, not a 403, so
-/// ids cannot be probed.
+/// One user: yourself, or anyone for an admin or another service. Another user's account is a
+/// 404, not a 403, so ids cannot be probed.
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = User), (status = 404, body = Problem)))]
 pub async fn get_user(
     State(state): State<AppState>,
-    user: AuthUser,
+    caller: Caller,
     PathId(id): PathId,
 ) -> Result<ApiJson<User>, Problem> {
-    Ok(ApiJson(users::user(&state, &user, id).await?))
+    Ok(ApiJson(users::user(&state, &caller, id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

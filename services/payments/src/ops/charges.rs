@@ -95,6 +95,9 @@ pub async fn refund(
     let answer = refund_in(&mut work, &payment, amount, REQUESTED, state.clock.now()).await;
     match answer {
         Ok(answer) => {
+            if answer.1.held_cents() == 0 {
+                super::subscriptions::end_refunded_period(&mut work, &answer.1, state.clock.now()).await?;
+            }
             work.commit().await?;
             Ok(answer)
         }

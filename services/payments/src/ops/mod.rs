@@ -18,8 +18,8 @@ mod subscriptions;
 
 pub use charges::{ChargeInput, charge, close_reference, payments, refund};
 pub use subscriptions::{
-    RENEWAL_RETRY_MS, RENEWAL_TRIES, add_month, cancel_subscription, period_reference, renew, subscribe,
-    subscription_event,
+    RENEWAL_RETRY_MS, RENEWAL_TRIES, add_month, cancel_subscription, entitlement, period_reference, renew,
+    subscribe, subscription_event,
 };
 
 use contracts::{

@@ -155,6 +155,62 @@ pub async fn cancel_subscription(state: &AppState, user: Uuid) -> Result<Subscri
     store::live_subscription(&state.db, user).await?.ok_or(PaymentsError::NotFound("subscription"))
 }
 
+/// A subscription whose current period's payment was refunded in full ends now: nothing paid
+/// for the time that is left. `subscription.cancelled` says so with the period ending now, and
+/// streaming ends the user's sessions at their next heartbeat.
+pub(super) async fn end_refunded_period(
+    work: &mut events::UnitOfWork,
+    refunded: &crate::store::Payment,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
+    let Some((id, period_start)) = contracts::payments::subscription_of_reference(&refunded.reference) else {
+        return Ok(());
+    };
+    let Some(sub) = store::subscription_in(work.conn(), id).await? else {
+        return Ok(());
+    };
+    if to_ms(sub.current_period_start) != period_start || sub.status != "active" {
+        return Ok(()); // an earlier period, or one already over
+    }
+    if !store::end_subscription(work.conn(), sub.id, "active", to_ms(now)).await? {
+        return Ok(());
+    }
+    let plan =
+        store::plan_in(work.conn(), &sub.plan_id).await?.ok_or_else(|| anyhow::anyhow!("unknown plan"))?;
+    let ended = Subscription { current_period_end: now, status: "cancelled".into(), ..sub };
+    work.emit(SUBSCRIPTION_CANCELLED, ended.id.to_string(), &subscription_event(&ended, &plan)).await?;
+    tracing::info!(subscription_id = %ended.id, "subscription ended: its period's payment was refunded");
+    Ok(())
+}
+
+/// What the user's subscription lets them stream now, if anything: an active one (also when it
+/// was cancelled and its period has not ended). One whose period ended and whose renewal is due
+/// still counts for a minute at a time, so a renewal worker's lag never cuts anyone off.
+pub async fn entitlement(
+    state: &AppState,
+    user: Uuid,
+) -> Result<contracts::payments::Entitlement, PaymentsError> {
+    let none = PaymentsError::NotFound("entitlement");
+    let sub = store::live_subscription(&state.db, user).await?.ok_or(none)?;
+    let now = state.clock.now();
+    if sub.status != "active" || (sub.cancel_at_period_end && now >= sub.current_period_end) {
+        return Err(PaymentsError::NotFound("entitlement"));
+    }
+    let plan = store::plan(&state.db, &sub.plan_id).await?.ok_or(PaymentsError::NotFound("plan"))?;
+    let until = if sub.cancel_at_period_end {
+        sub.current_period_end
+    } else {
+        sub.current_period_end.max(now + time::Duration::minutes(1))
+    };
+    Ok(contracts::payments::Entitlement {
+        user_id: user,
+        subscription_id: sub.id,
+        plan_id: sub.plan_id,
+        max_streams: plan.max_streams,
+        until: until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+    })
+}
+
 /// How often a declined renewal is tried in all before the subscription ends, and how far apart.
 pub const RENEWAL_TRIES: i64 = 3;
 pub const RENEWAL_RETRY_MS: i64 = 24 * 3600 * 1000;
