@@ -22,7 +22,7 @@ pub const IDENTITY: ServiceSpec = ServiceSpec {
     name: "identity",
     port: 8081,
     prefixes: &["auth", "users"],
-    consumes: &[USER_REGISTERED, BOOKING_CONFIRMED, PLAYBACK_STARTED],
+    consumes: &[USER_REGISTERED, BOOKING_CONFIRMED, PLAYBACK_STARTED, PLAYBACK_STOPPED],
 };
 pub const CATALOG: ServiceSpec = ServiceSpec {
     name: "catalog",

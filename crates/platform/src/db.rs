@@ -137,6 +137,15 @@ impl Db {
         }
     }
 
+    /// ` FOR UPDATE` on PostgreSQL (a row lock until the transaction ends); nothing on SQLite,
+    /// whose write transactions already exclude each other.
+    pub fn for_update(&self) -> &'static str {
+        match self.engine {
+            Engine::Postgres => " FOR UPDATE",
+            Engine::Sqlite => "",
+        }
+    }
+
     /// ` FOR SHARE` on PostgreSQL: read a row and keep writers of it waiting until this
     /// transaction ends (readers share it); nothing on SQLite, where a write transaction already
     /// excludes every other writer.

@@ -3,9 +3,9 @@
 use contracts::{
     CloudEvent,
     booking::BookingConfirmed,
-    event_types::{BOOKING_CONFIRMED, PLAYBACK_STARTED, USER_REGISTERED},
+    event_types::{BOOKING_CONFIRMED, PLAYBACK_STARTED, PLAYBACK_STOPPED, USER_REGISTERED},
     identity::UserRegistered,
-    streaming::PlaybackStarted,
+    streaming::{PlaybackStarted, PlaybackStopped},
 };
 use serde_json::json;
 use sqlx::AnyConnection;
@@ -37,6 +37,14 @@ impl events::EventHandler for ActivityLog {
                 let e: PlaybackStarted = event.data_as()?;
                 let details = json!({"session_id": e.session_id, "position_seconds": e.position_seconds});
                 (e.user_id, "playback_started", e.movie_id.to_string(), details)
+            }
+            PLAYBACK_STOPPED => {
+                let e: PlaybackStopped = event.data_as()?;
+                let details = json!({
+                    "session_id": e.session_id, "position_seconds": e.position_seconds,
+                    "duration_seconds": e.duration_seconds, "completed": e.completed, "reason": e.reason,
+                });
+                (e.user_id, "playback_stopped", e.movie_id.to_string(), details)
             }
             other => anyhow::bail!("identity does not handle {other}"),
         };

@@ -471,6 +471,27 @@ pub async fn renewal_declined(
     Ok(())
 }
 
+/// End an active subscription now if its current period still starts at `period_start`;
+/// false when it does not (renewed meanwhile) or it is not active.
+pub async fn end_subscription_period(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    period_start: i64,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let n = sqlx::query(
+        "UPDATE subscriptions SET status = 'cancelled', renewal_lease_until = 0, updated_at = $1 \
+         WHERE id = $2 AND status = 'active' AND current_period_start = $3",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(period_start)
+    .execute(tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 /// End a subscription now if it is `from`; false when it was not.
 pub async fn end_subscription(
     tx: &mut AnyConnection,

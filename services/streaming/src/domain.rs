@@ -44,7 +44,9 @@ pub struct Session {
     pub max_streams: i64,
     /// epoch ms
     pub entitled_until: i64,
-    pub recheck: bool,
+    /// Bumped by each subscription event of the user; nonzero: ask payments again. A heartbeat
+    /// clears it only if no event came while it asked.
+    pub recheck: i64,
     pub position_seconds: i64,
     pub duration_seconds: i64,
     /// epoch ms
@@ -52,11 +54,23 @@ pub struct Session {
     pub started_at: OffsetDateTime,
     /// epoch ms
     pub last_seen_at: i64,
+    /// The media version it plays (`None`: sessions from before versions were kept: the
+    /// movie's current one).
+    pub media_version: Option<Uuid>,
 }
 
 /// Watched past 90 % of the running time.
 pub fn completed(position_seconds: i64, duration_seconds: i64) -> bool {
-    duration_seconds > 0 && position_seconds * 10 >= duration_seconds * 9
+    duration_seconds > 0 && position_seconds.saturating_mul(10) >= duration_seconds.saturating_mul(9)
+}
+
+/// The longest running time a media file may claim (100 hours); a header saying more is taken
+/// as saying nothing.
+pub const MAX_DURATION_SECONDS: i64 = 100 * 3600;
+
+/// The lowest stream slot not in `taken`.
+pub fn free_slot(taken: &[i64]) -> i64 {
+    (0..).find(|slot| !taken.contains(slot)).unwrap_or(0)
 }
 
 /// Where a new session starts: where the viewer stopped, or the beginning when they finished it.
@@ -138,6 +152,10 @@ mod tests {
         assert_eq!(resume_position(Some((42, false))), 42);
         assert_eq!(resume_position(Some((95, true))), 0, "a finished movie starts over");
         assert_eq!(resume_position(None), 0);
+        assert!(!completed(1, i64::MAX), "no overflow");
+        assert_eq!(free_slot(&[]), 0);
+        assert_eq!(free_slot(&[0, 2]), 1);
+        assert_eq!(free_slot(&[1, 0]), 2);
     }
 
     #[test]

@@ -23,7 +23,16 @@ pub fn sign_playlist(playlist: &str, sign: impl Fn(&str) -> String) -> String {
             continue;
         }
         if trimmed.starts_with('#') {
-            out.push_str(&sign_uri_attribute(trimmed, &sign));
+            match sign_uri_attribute(trimmed, &sign) {
+                Some(tag) => out.push_str(&tag),
+                None => {
+                    tracing::warn!(
+                        tag = trimmed,
+                        "dropping a playlist tag whose URI is not an object of the media"
+                    );
+                    continue;
+                }
+            }
         } else if is_object_name(trimmed) {
             out.push_str(trimmed);
             out.push('?');
@@ -37,15 +46,16 @@ pub fn sign_playlist(playlist: &str, sign: impl Fn(&str) -> String) -> String {
     out
 }
 
-fn sign_uri_attribute(tag: &str, sign: &impl Fn(&str) -> String) -> String {
-    let Some(at) = tag.find("URI=\"") else { return tag.to_owned() };
+/// A tag with its `URI="..."` signed; `None` when that URI is not an object of the media.
+fn sign_uri_attribute(tag: &str, sign: &impl Fn(&str) -> String) -> Option<String> {
+    let Some(at) = tag.find("URI=\"") else { return Some(tag.to_owned()) };
     let start = at + 5;
-    let Some(len) = tag[start..].find('"') else { return tag.to_owned() };
+    let len = tag[start..].find('"')?;
     let uri = &tag[start..start + len];
     if !is_object_name(uri) {
-        return tag.to_owned();
+        return None;
     }
-    format!("{}{uri}?{}{}", &tag[..start], sign(uri), &tag[start + len..])
+    Some(format!("{}{uri}?{}{}", &tag[..start], sign(uri), &tag[start + len..]))
 }
 
 /// The total of a playlist's `#EXTINF` durations, in whole seconds (rounded up).
@@ -115,7 +125,8 @@ mod tests {
 
     const PLAYLIST_TEXT: &str = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:6\n\
         #EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:6.0,\nseg00000.ts\n#EXTINF:4.5,\nseg00001.ts\n\
-        #EXTINF:2.0,\nhttps://elsewhere.example/x.ts\n#EXTINF:1.0,\n../../other/seg.ts\n#EXT-X-ENDLIST\n";
+        #EXTINF:2.0,\nhttps://elsewhere.example/x.ts\n#EXTINF:1.0,\n../../other/seg.ts\n\
+        #EXT-X-KEY:METHOD=AES-128,URI=\"https://keys.example/k\"\n#EXT-X-ENDLIST\n";
 
     #[test]
     fn every_uri_of_a_playlist_is_signed_and_foreign_ones_are_dropped() {
@@ -125,6 +136,7 @@ mod tests {
         assert!(signed.contains("#EXT-X-MAP:URI=\"init.mp4?sig-of-init.mp4\""));
         assert!(!signed.contains("elsewhere"), "{signed}");
         assert!(!signed.contains("other/seg"));
+        assert!(!signed.contains("keys.example"), "a tag pointing elsewhere is dropped too");
         assert!(signed.starts_with("#EXTM3U\n") && signed.contains("#EXT-X-ENDLIST"));
     }
 

@@ -93,8 +93,9 @@ pub struct AppState {
     pub objects: objects::Objects,
     pub signer: signing::UrlSigner,
     pub config: Arc<Config>,
-    /// Running sessions and their media, for a moment (see [`ops::media::live`]).
-    pub live: moka::future::Cache<uuid::Uuid, (domain::Session, store::Media)>,
+    /// Running sessions and the media version each plays, for a moment (see
+    /// [`ops::media::live`]).
+    pub live: moka::future::Cache<uuid::Uuid, (domain::Session, uuid::Uuid)>,
 }
 
 /// A session that ends is refused by its stream URL within this long (on every replica).

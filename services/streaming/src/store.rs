@@ -77,13 +77,19 @@ pub async fn media(db: &Db, movie: Uuid) -> anyhow::Result<Option<Media>> {
     row.as_ref().map(media_from).transpose()
 }
 
-pub async fn media_object(db: &Db, media: &Media, name: &str) -> anyhow::Result<Option<MediaObject>> {
+/// An object of a media version.
+pub async fn media_object(
+    db: &Db,
+    movie: Uuid,
+    version: Uuid,
+    name: &str,
+) -> anyhow::Result<Option<MediaObject>> {
     let row = sqlx::query(
         "SELECT name, content_type, size_bytes, etag FROM media_objects \
          WHERE movie_id = $1 AND version = $2 AND name = $3",
     )
-    .bind(media.movie_id.to_string())
-    .bind(media.version.to_string())
+    .bind(movie.to_string())
+    .bind(version.to_string())
     .bind(name)
     .fetch_optional(&db.pool)
     .await?;
@@ -98,21 +104,33 @@ pub async fn media_object(db: &Db, media: &Media, name: &str) -> anyhow::Result<
     .transpose()
 }
 
-/// Make `media` the movie's media with its objects; the version it replaced, whose objects
-/// the caller removes from the store once this has committed.
+/// Make `media` the movie's media with its objects. The version it replaces is retired: kept
+/// while sessions play it, deleted by the sweeper after ([`unused_retired`]). The movie's row is
+/// locked first, so two uploads racing each retire what the other replaced.
 pub async fn replace_media(
     tx: &mut AnyConnection,
     media: &Media,
     objects: &[MediaObject],
+    for_update: &str,
 ) -> anyhow::Result<Option<Uuid>> {
-    let old: Option<String> = sqlx::query_scalar("SELECT version FROM media WHERE movie_id = $1")
+    let old: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM media WHERE movie_id = $1{for_update}"
+    )))
+    .bind(media.movie_id.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let old = old.and_then(|v| v.parse::<Uuid>().ok()).filter(|v| *v != media.version);
+    if let Some(old) = old {
+        sqlx::query(
+            "INSERT INTO media_retired (movie_id, version, retired_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (movie_id, version) DO NOTHING",
+        )
         .bind(media.movie_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM media_objects WHERE movie_id = $1")
-        .bind(media.movie_id.to_string())
+        .bind(old.to_string())
+        .bind(to_ms(media.uploaded_at))
         .execute(&mut *tx)
         .await?;
+    }
     sqlx::query(
         "INSERT INTO media (movie_id, version, kind, entry, content_type, size_bytes, sha256, duration_seconds, \
          uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -145,14 +163,42 @@ pub async fn replace_media(
         .execute(&mut *tx)
         .await?;
     }
-    Ok(old.and_then(|v| v.parse().ok()).filter(|v| *v != media.version))
+    Ok(old)
+}
+
+/// Retired versions no running session plays any more: their objects can go.
+pub async fn unused_retired(db: &Db, limit: i64) -> anyhow::Result<Vec<(Uuid, Uuid)>> {
+    let rows = sqlx::query(
+        "SELECT r.movie_id, r.version FROM media_retired r WHERE NOT EXISTS (\
+           SELECT 1 FROM playback_sessions s WHERE s.movie_id = r.movie_id AND s.media_version = r.version \
+           AND s.slot IS NOT NULL) ORDER BY r.retired_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| Ok((uuid(r, "movie_id")?, uuid(r, "version")?))).collect()
+}
+
+/// Forget a retired version once its objects are deleted.
+pub async fn forget_version(db: &Db, movie: Uuid, version: Uuid) -> anyhow::Result<()> {
+    let mut tx = db.begin_write().await?;
+    for table in ["media_objects", "media_retired"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE movie_id = $1 AND version = $2")))
+            .bind(movie.to_string())
+            .bind(version.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
 // playback sessions
 
 const SESSION_COLUMNS: &str = "id, user_id, movie_id, slot, status, max_streams, entitled_until, recheck, \
-                               position_seconds, duration_seconds, url_expires_at, started_at, last_seen_at";
+                               position_seconds, duration_seconds, url_expires_at, started_at, last_seen_at, \
+                               media_version";
 
 fn session_from(row: &AnyRow) -> anyhow::Result<Session> {
     let status: String = row.try_get("status")?;
@@ -164,12 +210,13 @@ fn session_from(row: &AnyRow) -> anyhow::Result<Session> {
         status: Status::parse(&status).ok_or_else(|| anyhow::anyhow!("unknown session status {status:?}"))?,
         max_streams: row.try_get("max_streams")?,
         entitled_until: row.try_get("entitled_until")?,
-        recheck: row.try_get::<i64, _>("recheck")? != 0,
+        recheck: row.try_get("recheck")?,
         position_seconds: row.try_get("position_seconds")?,
         duration_seconds: row.try_get("duration_seconds")?,
         url_expires_at: row.try_get("url_expires_at")?,
         started_at: from_ms(row.try_get("started_at")?),
         last_seen_at: row.try_get("last_seen_at")?,
+        media_version: row.try_get::<Option<String>, _>("media_version")?.and_then(|v| v.parse().ok()),
     })
 }
 
@@ -183,13 +230,47 @@ pub async fn session(db: &Db, id: Uuid) -> anyhow::Result<Option<Session>> {
     row.as_ref().map(session_from).transpose()
 }
 
-/// Take stream slot `session.slot` for a new active session; false when another session of the
-/// user holds that slot (the unique index decides, also between replicas).
+/// Take this user's turn to start: a row lock held until the transaction ends, so their starts
+/// (on any replica) count their running sessions one after the other.
+pub async fn take_turn(tx: &mut AnyConnection, user: Uuid) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO playback_users (user_id, starts) VALUES ($1, 1) \
+         ON CONFLICT (user_id) DO UPDATE SET starts = playback_users.starts + 1",
+    )
+    .bind(user.to_string())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The slots of the user's running sessions.
+pub async fn running_slots(tx: &mut AnyConnection, user: Uuid) -> anyhow::Result<Vec<i64>> {
+    Ok(sqlx::query_scalar("SELECT slot FROM playback_sessions WHERE user_id = $1 AND slot IS NOT NULL")
+        .bind(user.to_string())
+        .fetch_all(tx)
+        .await?)
+}
+
+/// How many of the user's running sessions started before this one (0 for the first).
+pub async fn rank(db: &Db, session: &Session) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM playback_sessions WHERE user_id = $1 AND slot IS NOT NULL \
+         AND (started_at < $2 OR (started_at = $2 AND id < $3))",
+    )
+    .bind(session.user_id.to_string())
+    .bind(to_ms(session.started_at))
+    .bind(session.id.to_string())
+    .fetch_one(&db.pool)
+    .await?)
+}
+
+/// Insert a new active session in stream slot `session.slot`; false when that slot is taken
+/// (the unique index; with [`take_turn`] first, it never is).
 pub async fn insert_session(tx: &mut AnyConnection, s: &Session) -> anyhow::Result<bool> {
     let n = sqlx::query(
         "INSERT INTO playback_sessions (id, user_id, movie_id, slot, status, max_streams, entitled_until, recheck, \
-         position_seconds, duration_seconds, url_expires_at, started_at, last_seen_at) \
-         VALUES ($1, $2, $3, $4, 'active', $5, $6, 0, $7, $8, $9, $10, $10) \
+         position_seconds, duration_seconds, url_expires_at, started_at, last_seen_at, media_version) \
+         VALUES ($1, $2, $3, $4, 'active', $5, $6, 0, $7, $8, $9, $10, $10, $11) \
          ON CONFLICT (user_id, slot) DO NOTHING",
     )
     .bind(s.id.to_string())
@@ -202,6 +283,7 @@ pub async fn insert_session(tx: &mut AnyConnection, s: &Session) -> anyhow::Resu
     .bind(s.duration_seconds)
     .bind(s.url_expires_at)
     .bind(to_ms(s.started_at))
+    .bind(s.media_version.map(|v| v.to_string()))
     .execute(tx)
     .await?
     .rows_affected();
@@ -264,14 +346,22 @@ pub async fn touch(
     Ok(n == 1)
 }
 
-/// What payments said, for a running session.
-pub async fn entitled(tx: &mut AnyConnection, id: Uuid, max_streams: i64, until: i64) -> anyhow::Result<()> {
+/// What payments said, for a running session. The recheck mark is cleared only if it is still
+/// the one the heartbeat saw: an event that came while payments was asked keeps it.
+pub async fn entitled(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    max_streams: i64,
+    until: i64,
+    seen_recheck: i64,
+) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE playback_sessions SET max_streams = $1, entitled_until = $2, recheck = 0 \
-         WHERE id = $3 AND slot IS NOT NULL",
+        "UPDATE playback_sessions SET max_streams = $1, entitled_until = $2, \
+         recheck = CASE WHEN recheck = $3 THEN 0 ELSE recheck END WHERE id = $4 AND slot IS NOT NULL",
     )
     .bind(max_streams)
     .bind(until)
+    .bind(seen_recheck)
     .bind(id.to_string())
     .execute(tx)
     .await?;
@@ -280,11 +370,13 @@ pub async fn entitled(tx: &mut AnyConnection, id: Uuid, max_streams: i64, until:
 
 /// Ask payments again at the next heartbeat of each running session of the user.
 pub async fn recheck_user(tx: &mut AnyConnection, user: Uuid) -> anyhow::Result<u64> {
-    Ok(sqlx::query("UPDATE playback_sessions SET recheck = 1 WHERE user_id = $1 AND slot IS NOT NULL")
-        .bind(user.to_string())
-        .execute(tx)
-        .await?
-        .rows_affected())
+    Ok(sqlx::query(
+        "UPDATE playback_sessions SET recheck = recheck + 1 WHERE user_id = $1 AND slot IS NOT NULL",
+    )
+    .bind(user.to_string())
+    .execute(tx)
+    .await?
+    .rows_affected())
 }
 
 /// End a running session, freeing its slot; false when it had ended already. `idle_before`
@@ -327,11 +419,14 @@ pub struct Progress {
     pub last_watched_at: OffsetDateTime,
 }
 
+/// Keep where the user got to, unless a later report is kept already (another device, a
+/// session that expired after a newer one reported).
 pub async fn save_progress(tx: &mut AnyConnection, user: Uuid, p: &Progress) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO watch_progress (user_id, movie_id, position_seconds, duration_seconds, completed, last_watched_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, movie_id) DO UPDATE SET \
-         position_seconds = $3, duration_seconds = $4, completed = $5, last_watched_at = $6",
+         position_seconds = $3, duration_seconds = $4, completed = $5, last_watched_at = $6 \
+         WHERE watch_progress.last_watched_at <= $6",
     )
     .bind(user.to_string())
     .bind(p.movie_id.to_string())

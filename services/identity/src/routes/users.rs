@@ -63,7 +63,8 @@ pub struct PageQuery {
     pub per_page: Option<i64>,
 }
 
-/// What you did recently, newest first: sign-up, bookings confirmed, playback started.
+/// What you did recently, newest first: sign-up, bookings confirmed, playback started and
+/// stopped.
 #[utoipa::path(get, path = "/users/me/activity", tag = "users", params(PageQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<Activity>)))]
 pub async fn my_activity(

@@ -141,7 +141,9 @@ pub async fn close_reference(
         for payment in store::payments_of(work.conn(), reference).await? {
             let left = payment.held_cents();
             if left > 0 {
-                payments.push(refund_in(&mut work, &payment, left, reason, now).await?.1);
+                let after = refund_in(&mut work, &payment, left, reason, now).await?.1;
+                super::subscriptions::end_refunded_period(&mut work, &after, now).await?;
+                payments.push(after);
                 refunded += left;
             } else {
                 payments.push(payment);

@@ -157,22 +157,28 @@ pub async fn cancel_subscription(state: &AppState, user: Uuid) -> Result<Subscri
 
 /// A subscription whose current period's payment was refunded in full ends now: nothing paid
 /// for the time that is left. `subscription.cancelled` says so with the period ending now, and
-/// streaming ends the user's sessions at their next heartbeat.
-pub(super) async fn end_refunded_period(
+/// streaming ends the user's sessions at their next heartbeat. The payment is the current
+/// period's when it is filed under that period's start, or was made during it (a renewal that
+/// was past due starts its period when it is paid, under the reference of the period it
+/// missed). The subscription ends only if that period is still the current one as it is
+/// updated, so a renewal committing meanwhile is never cut short.
+pub(crate) async fn end_refunded_period(
     work: &mut events::UnitOfWork,
     refunded: &crate::store::Payment,
     now: OffsetDateTime,
 ) -> anyhow::Result<()> {
-    let Some((id, period_start)) = contracts::payments::subscription_of_reference(&refunded.reference) else {
+    let Some((id, filed_under)) = contracts::payments::subscription_of_reference(&refunded.reference) else {
         return Ok(());
     };
     let Some(sub) = store::subscription_in(work.conn(), id).await? else {
         return Ok(());
     };
-    if to_ms(sub.current_period_start) != period_start || sub.status != "active" {
+    let start = to_ms(sub.current_period_start);
+    let current = filed_under == start || refunded.created_at >= sub.current_period_start;
+    if !current || sub.status != "active" {
         return Ok(()); // an earlier period, or one already over
     }
-    if !store::end_subscription(work.conn(), sub.id, "active", to_ms(now)).await? {
+    if !store::end_subscription_period(work.conn(), sub.id, start, to_ms(now)).await? {
         return Ok(());
     }
     let plan =

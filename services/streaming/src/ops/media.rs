@@ -20,7 +20,9 @@ use uuid::Uuid;
 use super::retrying;
 use crate::{
     AppState, clip,
-    domain::{MediaKind, Session, Status, content_type_of, is_object_name, upload_name},
+    domain::{
+        MAX_DURATION_SECONDS, MediaKind, Session, Status, content_type_of, is_object_name, upload_name,
+    },
     error::StreamingError,
     hls,
     ranges::{self, Span},
@@ -88,8 +90,8 @@ fn store_failed(e: impl std::fmt::Display) -> StreamingError {
     StreamingError::Unavailable("the media store is unavailable".into())
 }
 
-/// Store a movie's media from `body`: the movie's new version, served from the moment this
-/// returns; the version it replaces is removed from the store. True when the movie had none.
+/// Store a movie's media from `body`: the movie's new version, served to sessions that start
+/// from the moment this returns (running ones keep theirs). True when the movie had none.
 pub async fn upload<S, E>(
     state: &AppState,
     input: Upload<'_>,
@@ -109,33 +111,39 @@ where
     let file = scratch.0.join(name);
     receive(body, &file, max).await?;
     let duration = inspect(&file, name).await?;
+    // The file is all here: from now on a client that goes away does not cut the work short
+    // (a multipart upload left half done, objects stored but never recorded).
+    let (state, movie_id, by) = (state.clone(), input.movie_id, input.by);
+    tokio::spawn(async move { store_upload(&state, scratch, name, movie_id, by, duration).await })
+        .await
+        .map_err(|e| StreamingError::Internal(e.into()))?
+}
 
+/// Copy a received upload into the store (and its HLS packaging), then swap it in.
+async fn store_upload(
+    state: &AppState,
+    scratch: Scratch,
+    name: &'static str,
+    movie_id: Uuid,
+    by: Uuid,
+    duration: Option<i64>,
+) -> Result<(MediaView, bool), StreamingError> {
     let version = Uuid::now_v7();
-    let prefix = version_prefix(input.movie_id, version);
-    let mut objects = vec![put_file(state.objects.store.as_ref(), &prefix, name, &file).await?];
-    let (mut kind, mut entry, mut duration) = (MediaKind::File, name.to_owned(), duration);
-    if name == "media.mp4"
-        && let Some(ffmpeg) = &state.config.ffmpeg
-    {
-        let out = scratch.0.join("hls");
-        std::fs::create_dir_all(&out).map_err(anyhow::Error::from)?;
-        match hls::package(ffmpeg, &file, &out, state.config.packaging_timeout).await {
-            Ok(playlist) => {
-                for object in list_dir(&out)? {
-                    let path = out.join(&object);
-                    objects.push(put_file(state.objects.store.as_ref(), &prefix, &object, &path).await?);
-                }
-                (kind, entry) = (MediaKind::Hls, hls::PLAYLIST.to_owned());
-                duration = duration.or_else(|| hls::playlist_duration(&playlist));
-            }
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "could not package HLS; serving the MP4 as it is")
-            }
+    let prefix = version_prefix(movie_id, version);
+    let objects = match store_objects(state, &scratch, name, &prefix).await {
+        Ok(objects) => objects,
+        Err(e) => {
+            delete_prefix(state.objects.store.as_ref(), &prefix).await;
+            return Err(e);
         }
-    }
+    };
+    let (kind, entry, duration) = match objects.iter().find(|o| o.name == hls::PLAYLIST) {
+        Some(_) => (MediaKind::Hls, hls::PLAYLIST.to_owned(), duration.or(objects_duration(&scratch))),
+        None => (MediaKind::File, name.to_owned(), duration),
+    };
     let upload = &objects[0];
     let media = Media {
-        movie_id: input.movie_id,
+        movie_id,
         version,
         kind,
         entry,
@@ -143,7 +151,7 @@ where
         size_bytes: upload.size_bytes,
         sha256: upload.etag.trim_matches('"').to_owned(),
         duration_seconds: duration,
-        uploaded_by: input.by,
+        uploaded_by: by,
         uploaded_at: state.clock.now(),
     };
     let event = MediaUploaded {
@@ -153,10 +161,13 @@ where
         size_bytes: media.size_bytes,
         duration_seconds: media.duration_seconds,
     };
+    let committing = std::sync::atomic::AtomicBool::new(false);
     let replaced = retrying(|| async {
         let mut work = state.effects.begin(&state.db).await?;
-        let old = store::replace_media(work.conn(), &media, &objects).await?;
+        let for_update = state.db.for_update();
+        let old = store::replace_media(work.conn(), &media, &objects, for_update).await?;
         work.emit(MEDIA_UPLOADED, media.movie_id.to_string(), &event).await?;
+        committing.store(true, std::sync::atomic::Ordering::Relaxed);
         work.commit().await?;
         Ok(old)
     })
@@ -164,19 +175,64 @@ where
     let replaced = match replaced {
         Ok(old) => old,
         Err(e) => {
-            delete_prefix(state.objects.store.as_ref(), &prefix).await;
+            // A commit that failed may still have happened: then these objects are served, and
+            // must stay. Before it, they are nobody's.
+            if !committing.load(std::sync::atomic::Ordering::Relaxed) {
+                delete_prefix(state.objects.store.as_ref(), &prefix).await;
+            }
             return Err(e);
         }
     };
-    if let Some(old) = replaced {
-        let store = state.objects.store.clone();
-        let old_prefix = version_prefix(media.movie_id, old);
-        tokio::spawn(async move { delete_prefix(store.as_ref(), &old_prefix).await });
-    }
     state.clients.forget_movie(media.movie_id).await;
-    state.live.invalidate_all();
     tracing::info!(movie_id = %media.movie_id, kind = media.kind.as_str(), size = media.size_bytes, "media stored");
     Ok((MediaView::from(&media), replaced.is_none()))
+}
+
+/// The upload and, when ffmpeg packages it, its playlist and segments, in the store.
+async fn store_objects(
+    state: &AppState,
+    scratch: &Scratch,
+    name: &str,
+    prefix: &str,
+) -> Result<Vec<MediaObject>, StreamingError> {
+    let file = scratch.0.join(name);
+    let store = state.objects.store.as_ref();
+    let mut objects = vec![put_file(store, prefix, name, &file).await?];
+    if name == "media.mp4"
+        && let Some(ffmpeg) = &state.config.ffmpeg
+    {
+        let out = scratch.0.join("hls");
+        std::fs::create_dir_all(&out).map_err(anyhow::Error::from)?;
+        match hls::package(ffmpeg, &file, &out, state.config.packaging_timeout).await {
+            Ok(_) => {
+                for object in list_dir(&out)? {
+                    objects.push(put_file(store, prefix, &object, &out.join(&object)).await?);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "could not package HLS; serving the MP4 as it is")
+            }
+        }
+    }
+    Ok(objects)
+}
+
+/// The running time ffmpeg's playlist says, when the upload's own header did not.
+fn objects_duration(scratch: &Scratch) -> Option<i64> {
+    let playlist = std::fs::read_to_string(scratch.0.join("hls").join(hls::PLAYLIST)).ok()?;
+    hls::playlist_duration(&playlist).filter(|d| *d <= MAX_DURATION_SECONDS)
+}
+
+/// Delete the objects of retired versions no running session plays any more. One pass; the
+/// sweeper runs it.
+pub async fn remove_retired(state: &AppState) -> anyhow::Result<usize> {
+    let unused = store::unused_retired(&state.db, 20).await?;
+    for (movie, version) in &unused {
+        delete_prefix(state.objects.store.as_ref(), &version_prefix(*movie, *version)).await;
+        store::forget_version(&state.db, *movie, *version).await?;
+        tracing::info!(movie_id = %movie, %version, "old media version removed");
+    }
+    Ok(unused.len())
 }
 
 /// Write the body to `file`, refusing it past `max` bytes, an empty one, or one cut off.
@@ -233,7 +289,10 @@ async fn inspect(file: &Path, name: &str) -> Result<Option<i64>, StreamingError>
     .await
     .map_err(anyhow::Error::from)?
     .map_err(anyhow::Error::from)?;
-    Ok(seconds.filter(|s| s.is_finite() && *s > 0.0).map(|s| s.ceil() as i64))
+    Ok(seconds
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| s.ceil() as i64)
+        .filter(|s| *s <= MAX_DURATION_SECONDS))
 }
 
 /// The object names ffmpeg wrote, in order.
@@ -247,7 +306,8 @@ fn list_dir(dir: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Parts of this size go up one by one (S3 wants at least 5 MiB but the last); a smaller file in
-/// one put. At most two parts are in flight, so an upload of any size holds about 16 MiB.
+/// one put. One part is filled while at most two are in flight, so an upload of any size holds
+/// about 24 MiB.
 const PART: usize = 8 * 1024 * 1024;
 
 /// Copy a file into the store under `prefix/name`, hashing it on the way; its object record.
@@ -344,24 +404,30 @@ pub enum Delivery {
     Bytes {
         object: MediaObject,
         span: Span,
-        body: BoxStream<'static, object_store::Result<Bytes>>,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
     },
 }
 
-/// The running session and its movie's media, cached for a moment: a player fetches a range or
-/// a segment every few seconds, and a session that ends is refused within that moment.
-pub async fn live(state: &AppState, id: Uuid) -> Result<(Session, Media), StreamingError> {
+/// The running session and the media version it plays, cached for a moment: a player fetches
+/// a range or a segment every few seconds, and a session that ends is refused within that
+/// moment.
+pub async fn live(state: &AppState, id: Uuid) -> Result<(Session, Uuid), StreamingError> {
     if let Some(hit) = state.live.get(&id).await {
         return Ok(hit);
     }
     let session = store::session(&state.db, id).await?.ok_or(StreamingError::NotPlaying)?;
-    let media = store::media(&state.db, session.movie_id).await?.ok_or(StreamingError::NotFound("media"))?;
-    state.live.insert(id, (session.clone(), media.clone())).await;
-    Ok((session, media))
+    let version = match session.media_version {
+        Some(version) => version,
+        None => {
+            store::media(&state.db, session.movie_id).await?.ok_or(StreamingError::NotFound("media"))?.version
+        }
+    };
+    state.live.insert(id, (session.clone(), version)).await;
+    Ok((session, version))
 }
 
 /// Open an object of a session for a stream URL: the signature first, then the session, then
-/// the object.
+/// the object (of the version the session plays).
 pub async fn open(state: &AppState, req: StreamRequest<'_>) -> Result<Delivery, StreamingError> {
     if !is_object_name(req.object) {
         return Err(StreamingError::NotFound("object"));
@@ -371,15 +437,15 @@ pub async fn open(state: &AppState, req: StreamRequest<'_>) -> Result<Delivery, 
         .signer
         .verify(req.session, req.object, req.expires, req.sig, now / 1000)
         .map_err(StreamingError::BadUrl)?;
-    let (session, media) = live(state, req.session).await?;
+    let (session, version) = live(state, req.session).await?;
     if session.status != Status::Active || session.last_seen_at < now - state.config.idle_ms {
         return Err(StreamingError::NotPlaying);
     }
-    let object = store::media_object(&state.db, &media, req.object)
+    let object = store::media_object(&state.db, session.movie_id, version, req.object)
         .await?
         .ok_or(StreamingError::NotFound("object"))?;
-    let location = ObjectPath::from(format!("{}/{}", media.prefix(), object.name));
-    if media.kind == MediaKind::Hls && object.name == media.entry {
+    let location = ObjectPath::from(format!("{}/{}", version_prefix(session.movie_id, version), object.name));
+    if object.name.ends_with(".m3u8") {
         let text = fetch_small(state.objects.store.as_ref(), &location, object.size_bytes).await?;
         let signed = hls::sign_playlist(&text, |name| state.signer.query(req.session, name, expires));
         return Ok(Delivery::Playlist(signed));
@@ -406,7 +472,31 @@ pub async fn open(state: &AppState, req: StreamRequest<'_>) -> Result<Delivery, 
         }
         Err(e) => return Err(store_failed(e)),
     };
-    Ok(Delivery::Bytes { object, span, body: result.into_stream() })
+    Ok(Delivery::Bytes { object, span, body: body_of(result).await.map_err(store_failed)? })
+}
+
+/// What a player reads per system call when the store is a directory: object_store's own
+/// stream of a local file reads 8 KiB at a time, each on the blocking pool, which held ranges
+/// to a few percent of what the disk cache gives.
+const FILE_CHUNK: usize = 256 * 1024;
+
+/// The bytes of a get: a local file read in large chunks, or the store's own stream (S3).
+async fn body_of(
+    result: object_store::GetResult,
+) -> std::io::Result<BoxStream<'static, std::io::Result<Bytes>>> {
+    use tokio::io::AsyncSeekExt;
+    let range = result.range.clone();
+    match result.payload {
+        object_store::GetResultPayload::File(file, _) => {
+            let mut file = tokio::fs::File::from_std(file);
+            file.seek(std::io::SeekFrom::Start(range.start)).await?;
+            let part = file.take(range.end.saturating_sub(range.start));
+            Ok(tokio_util::io::ReaderStream::with_capacity(part, FILE_CHUNK).boxed())
+        }
+        object_store::GetResultPayload::Stream(stream) => {
+            Ok(stream.map(|r| r.map_err(std::io::Error::other)).boxed())
+        }
+    }
 }
 
 /// A small object (a playlist) whole, as text.

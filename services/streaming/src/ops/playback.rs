@@ -1,9 +1,10 @@
 //! Playback sessions: start (user, movie, subscription, a free stream slot), heartbeats that keep
 //! the slot and save progress, stop, the end of idle sessions, and the history.
 //!
-//! The stream limit counts sessions, not devices: each start takes one of the user's slots
-//! `0..max_streams` in the database, whose unique index refuses a slot that is taken, so two
-//! starts racing on two replicas for the last slot cannot both get it.
+//! The stream limit counts sessions, not devices. A start first takes the user's turn (a row
+//! lock in the database, so one user's starts on any replica go one after the other), counts
+//! their running sessions, and takes a free stream slot; the unique (user, slot) index is a
+//! second guard. Two starts racing on two replicas for the last stream cannot both get it.
 
 use contracts::{event_types::PLAYBACK_STARTED, streaming::PlaybackStarted};
 use platform::{FieldError, time::from_ms};
@@ -14,7 +15,7 @@ use uuid::Uuid;
 use super::{end_in, progress, retrying};
 use crate::{
     AppState,
-    domain::{Session, Status, resume_position},
+    domain::{Session, Status, free_slot, resume_position},
     error::StreamingError,
     store::{self, Progress},
 };
@@ -36,9 +37,14 @@ pub struct Started {
     pub kind: String,
 }
 
-fn until_ms(rfc3339: &str, fallback: i64) -> i64 {
+/// Payments' answer is taken for at most this long: an event that was missed (consumed in the
+/// moment between a start's question and its insert, say) costs at most this much streaming.
+const RECHECK_AT_LEAST_EVERY_MS: i64 = 5 * 60 * 1000;
+
+fn until_ms(rfc3339: &str, now: i64) -> i64 {
     OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .map_or(fallback, platform::time::to_ms)
+        .map_or(now, platform::time::to_ms)
+        .min(now + RECHECK_AT_LEAST_EVERY_MS)
 }
 
 /// Open a playback session of `movie` for `user`.
@@ -65,12 +71,13 @@ pub async fn start(state: &AppState, user: Uuid, movie_id: Uuid) -> Result<Start
         status: Status::Active,
         max_streams: entitlement.max_streams,
         entitled_until: until_ms(&entitlement.until, now),
-        recheck: false,
+        recheck: 0,
         position_seconds: resume,
         duration_seconds: duration,
         url_expires_at,
         started_at: from_ms(now),
         last_seen_at: now,
+        media_version: Some(media.version),
     };
     let idle_before = now - state.config.idle_ms;
     let taken = retrying(|| async {
@@ -80,12 +87,13 @@ pub async fn start(state: &AppState, user: Uuid, movie_id: Uuid) -> Result<Start
         for idle in store::idle_sessions(work.conn(), Some(user), idle_before, 100).await? {
             end_in(&mut work, &idle, Status::Expired, None, now, Some(idle_before)).await?;
         }
+        store::take_turn(work.conn(), user).await?;
+        let running = store::running_slots(work.conn(), user).await?;
         let mut taken = None;
-        for slot in 0..entitlement.max_streams {
-            session.slot = Some(slot);
+        if (running.len() as i64) < entitlement.max_streams {
+            session.slot = Some(free_slot(&running));
             if store::insert_session(work.conn(), &session).await? {
-                taken = Some(slot);
-                break;
+                taken = session.slot;
             }
         }
         if taken.is_some() {
@@ -156,14 +164,14 @@ pub async fn heartbeat(state: &AppState, user: Uuid, id: Uuid, seconds: f64) -> 
         return Err(StreamingError::SessionEnded(Status::Expired));
     }
     let mut entitled = None;
-    if session.recheck || now >= session.entitled_until {
+    if session.recheck != 0 || now >= session.entitled_until {
         match state.clients.entitlement(user).await {
             Ok(None) => {
                 end_session(state, &session, Status::Revoked, Some(at), None).await?;
                 return Err(StreamingError::SubscriptionEnded);
             }
-            Ok(Some(e)) if session.slot.is_some_and(|slot| slot >= e.max_streams) => {
-                // A smaller plan: the sessions past its limit end, the first ones play on.
+            Ok(Some(e)) if store::rank(&state.db, &session).await? >= e.max_streams => {
+                // A smaller plan: the streams started first play on, the later ones end.
                 end_session(state, &session, Status::Revoked, Some(at), None).await?;
                 return Err(StreamingError::StreamLimit(e.max_streams));
             }
@@ -179,7 +187,7 @@ pub async fn heartbeat(state: &AppState, user: Uuid, id: Uuid, seconds: f64) -> 
             return Ok(false);
         }
         if let Some((max_streams, until)) = entitled {
-            store::entitled(work.conn(), id, max_streams, until).await?;
+            store::entitled(work.conn(), id, max_streams, until, session.recheck).await?;
         }
         store::save_progress(work.conn(), user, &progress(&session, at, now)).await?;
         work.commit().await?;

@@ -5,6 +5,14 @@ use testkit::TestSystem;
 
 use crate::{fetch, have_ffmpeg, movie, settings, start, streamable, subscriber, upload};
 
+/// The files under a movie's media directory, all versions together. (A directory store leaves
+/// an emptied version's directory behind; what counts is the files.)
+fn files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.filter_map(Result::ok).map(|v| std::fs::read_dir(v.path()).map_or(0, |f| f.count())).sum())
+        .unwrap_or(0)
+}
+
 fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -167,9 +175,44 @@ async fn an_hls_playlist_has_every_segment_url_signed_and_fetchable() {
     let foreign =
         format!("{base}/{}?{query}", if name.ends_with("00.ts") { "seg00001.ts" } else { "seg00000.ts" });
     assert_eq!(fetch(&sys, &foreign, &[]).await.0, 403, "a segment's signature is its own");
-    // The MP4 is kept too, for direct play.
     let media = sys.get(&format!("/api/v1/media/{movie_id}"), Some(&admin)).await;
     assert_eq!((media.status, media.body["kind"].as_str()), (200, Some("hls")), "{}", media.body);
+    let kept: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM media_objects WHERE movie_id = $1 AND name = 'media.mp4'")
+            .bind(&movie_id)
+            .fetch_one(&sys.db("streaming").pool)
+            .await
+            .expect("query");
+    assert_eq!(kept, 1, "the uploaded MP4 is kept beside its packaging");
+}
+
+/// A new upload while someone watches: their session keeps the version it started with, a new
+/// session gets the new one, and the old version's objects go once nobody plays them.
+#[tokio::test]
+async fn a_session_keeps_its_media_version_when_the_media_is_replaced() {
+    let sys = TestSystem::start_with(settings(false)).await;
+    let admin = sys.admin_token().await;
+    let (movie_id, first) = streamable(&sys, &admin, 4).await;
+    let (token, _) = subscriber(&sys, "standard").await;
+    let watching = start(&sys, &token, &movie_id).await;
+    let old_url = watching.body["stream_url"].as_str().expect("url").to_owned();
+    let second = streaming::clip::mp4("Second cut", 6);
+    assert_ne!(first, second);
+    assert_eq!(upload(&sys, &admin, &movie_id, "video/mp4", second.clone()).await.status, 200);
+
+    let (status, _, body) = fetch(&sys, &old_url, &[("range", "bytes=0-")]).await;
+    assert_eq!((status, body == first), (206, true), "the running session plays what it started");
+    let fresh = start(&sys, &token, &movie_id).await;
+    assert_eq!(fresh.body["duration_seconds"], 6, "{}", fresh.body);
+    let (status, _, body) = fetch(&sys, fresh.body["stream_url"].as_str().expect("url"), &[]).await;
+    assert_eq!((status, body == second), (200, true), "a new session plays the new version");
+
+    let objects = sys.storage.dir().join("objects").join("media").join(&movie_id);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(files(&objects), 2, "both versions are kept while the old one plays");
+    assert_eq!(crate::stop(&sys, &token, &watching.body, 1.0).await.status, 204);
+    let cleaned = testkit::eventually(Duration::from_secs(5), || async { files(&objects) == 1 }).await;
+    assert!(cleaned, "the old version's objects are removed once nobody plays it: {}", files(&objects));
 }
 
 #[tokio::test]
@@ -204,14 +247,7 @@ async fn uploads_are_for_admins_of_known_movies_and_must_be_what_they_say() {
         again.body
     );
     let objects = sys.storage.dir().join("objects").join("media").join(&id);
-    // A directory store leaves the emptied version directory behind; what counts is the files.
-    let files = |dir: &std::path::Path| -> usize {
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.filter_map(Result::ok).map(|v| std::fs::read_dir(v.path()).map_or(0, |f| f.count())).sum()
-            })
-            .unwrap_or(0)
-    };
+    // No session plays the first version, so the sweeper removes it at its next pass.
     let cleaned = testkit::eventually(Duration::from_secs(5), || async { files(&objects) == 1 }).await;
     assert!(cleaned, "the replaced version's objects are removed: {} files", files(&objects));
 }

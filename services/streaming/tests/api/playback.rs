@@ -70,6 +70,40 @@ async fn the_stream_limit_holds_under_a_race_across_two_replicas() {
     }
 }
 
+/// A smaller plan (premium, 4 streams, to basic, 1): the stream started first plays on, the
+/// later ones end at their next heartbeat, and no new one starts while one runs. (The plan
+/// change is written into payments' row; a subscription event makes the sessions ask again.)
+#[tokio::test]
+async fn after_a_downgrade_the_first_stream_plays_on_and_the_later_ones_end() {
+    let sys = TestSystem::start_with(settings(false)).await;
+    let admin = sys.admin_token().await;
+    let (movie_id, _) = streamable(&sys, &admin, 3).await;
+    let (token, user) = subscriber(&sys, "premium").await;
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let s = start(&sys, &token, &movie_id).await;
+        assert_eq!(s.status, 201, "{}", s.body);
+        sessions.push(s.body);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sqlx::query("UPDATE subscriptions SET plan_id = 'basic' WHERE user_id = $1")
+        .bind(&user)
+        .execute(&sys.db("payments").pool)
+        .await
+        .expect("payments");
+    sqlx::query("UPDATE playback_sessions SET recheck = recheck + 1 WHERE user_id = $1")
+        .bind(&user)
+        .execute(&sys.db("streaming").pool)
+        .await
+        .expect("streaming");
+    let newest = beat(&sys, &token, &sessions[2], 1.0).await;
+    assert_eq!((newest.status, newest.body["max_streams"].as_i64()), (409, Some(1)), "{}", newest.body);
+    assert_eq!(beat(&sys, &token, &sessions[0], 1.0).await.status, 204, "the first plays on");
+    assert_eq!(beat(&sys, &token, &sessions[1], 1.0).await.status, 409);
+    assert_eq!(beat(&sys, &token, &sessions[0], 2.0).await.status, 204);
+    assert_eq!(start(&sys, &token, &movie_id).await.status, 409, "basic: one at a time");
+}
+
 #[tokio::test]
 async fn an_idle_session_ends_and_frees_its_stream() {
     let sys = TestSystem::start_with(settings(false)).await;
@@ -110,9 +144,9 @@ async fn a_start_frees_the_users_own_idle_session_before_the_sweeper_does() {
     let (token, _) = subscriber(&sys, "basic").await;
     let first = start(&sys, &token, &movie_id).await;
     assert_eq!(first.status, 201);
-    sys.clock.advance(Duration::from_secs(59));
-    assert_eq!(start(&sys, &token, &movie_id).await.status, 409, "59 s is not idle yet");
-    sys.clock.advance(Duration::from_secs(2));
+    sys.clock.advance(Duration::from_secs(50));
+    assert_eq!(start(&sys, &token, &movie_id).await.status, 409, "50 s is not idle yet");
+    sys.clock.advance(Duration::from_secs(11));
     assert_eq!(start(&sys, &token, &movie_id).await.status, 201, "61 s is");
     assert_eq!(beat(&sys, &token, &first.body, 1.0).await.status, 409);
 }
@@ -180,25 +214,80 @@ async fn another_users_session_is_not_found() {
 }
 
 #[tokio::test]
-async fn playback_started_reaches_identitys_activity() {
+async fn playback_started_and_stopped_reach_identitys_activity() {
     let sys = TestSystem::start_with(settings(false)).await;
     let admin = sys.admin_token().await;
     let (movie_id, _) = streamable(&sys, &admin, 3).await;
     let (token, _) = subscriber(&sys, "basic").await;
     let s = start(&sys, &token, &movie_id).await;
     assert_eq!(s.status, 201);
-    let seen = testkit::eventually(Duration::from_secs(10), || async {
+    assert_eq!(stop(&sys, &token, &s.body, 2.0).await.status, 204);
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
         let a = sys.get("/api/v1/users/me/activity", Some(&token)).await;
-        a.body["items"].as_array().is_some_and(|items| {
-            items.iter().any(|i| {
-                i["kind"] == "playback_started"
-                    && i["subject"] == Value::String(movie_id.clone())
-                    && i["details"]["session_id"] == s.body["session_id"]
+        kinds = a.body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|i| i["subject"] == Value::String(movie_id.clone()))
+                    .filter(|i| i["details"]["session_id"] == s.body["session_id"])
+                    .map(|i| {
+                        (
+                            i["kind"].as_str().unwrap_or_default().to_owned(),
+                            i["details"]["position_seconds"].clone(),
+                        )
+                    })
+                    .collect()
             })
-        })
-    })
-    .await;
-    assert!(seen, "playback.started reached identity's activity log");
+            .unwrap_or_default();
+        if kinds.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        kinds,
+        [("playback_started".to_owned(), json!(0)), ("playback_stopped".to_owned(), json!(2))],
+        "both events reached identity's activity log"
+    );
+}
+
+/// A cancelled subscription plays to the end of its paid period, and no further. (The month
+/// passing is written into both services' rows: moving the clock a month would also end the
+/// session for want of heartbeats.)
+#[tokio::test]
+async fn a_cancelled_subscription_ends_its_sessions_when_its_period_is_over() {
+    let sys = TestSystem::start_with(settings(false)).await;
+    let admin = sys.admin_token().await;
+    let (movie_id, _) = streamable(&sys, &admin, 3).await;
+    let (token, user) = subscriber(&sys, "basic").await;
+    let s = start(&sys, &token, &movie_id).await;
+    assert_eq!(sys.delete("/api/v1/subscriptions/me", Some(&token)).await.status, 200);
+    for _ in 0..3 {
+        assert_eq!(beat(&sys, &token, &s.body, 1.0).await.status, 204, "paid until the period ends");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let past = platform::time::now_ms() - 1000;
+    sqlx::query("UPDATE subscriptions SET current_period_end = $1 WHERE user_id = $2")
+        .bind(past)
+        .bind(&user)
+        .execute(&sys.db("payments").pool)
+        .await
+        .expect("payments");
+    sqlx::query("UPDATE playback_sessions SET entitled_until = $1 WHERE user_id = $2")
+        .bind(past)
+        .bind(&user)
+        .execute(&sys.db("streaming").pool)
+        .await
+        .expect("streaming");
+    let over = beat(&sys, &token, &s.body, 2.0).await;
+    assert_eq!(
+        (over.status, over.body["type"].as_str()),
+        (403, Some("urn:marquee:problem:subscription-ended"))
+    );
+    assert_eq!(start(&sys, &token, &movie_id).await.status, 403);
 }
 
 #[tokio::test]
