@@ -33,6 +33,7 @@ export MARQUEE_SHOWTIMES_URL=http://127.0.0.1:9083
 export MARQUEE_BOOKING_URL=http://127.0.0.1:9084,http://127.0.0.1:9184
 export MARQUEE_PAYMENTS_URL=http://127.0.0.1:9085
 export MARQUEE_STREAMING_URL=http://127.0.0.1:9086
+export MARQUEE_REVIEWS_URL=http://127.0.0.1:9087
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
@@ -53,6 +54,7 @@ serve showtimes 9083
 serve booking 9084
 serve booking 9184
 MARQUEE_DATA_DIR="$STATE/streaming" serve streaming 9086   # its objects/ and uploads/
+serve reviews 9087
 serve gateway "$PORT"
 serve gateway "$((PORT + 1))"
 echo "Marquee (distributed) on http://127.0.0.1:$PORT and :$((PORT + 1)); database $DB, namespace $MARQUEE_AMQP_NAMESPACE"

@@ -5,3 +5,4 @@ CREATE DATABASE showtimes;
 CREATE DATABASE booking;
 CREATE DATABASE payments;
 CREATE DATABASE streaming;
+CREATE DATABASE reviews;

@@ -11,7 +11,8 @@ use platform::{Platform, db::Db};
 /// The services this build contains, in the registry's start order (identity first: the others
 /// verify tokens against it). The gateway is not in the list: it has no database and is started
 /// last. A test checks every name is the registry's.
-pub const SERVICES: &[&str] = &["identity", "catalog", "showtimes", "payments", "booking", "streaming"];
+pub const SERVICES: &[&str] =
+    &["identity", "catalog", "showtimes", "payments", "booking", "streaming", "reviews"];
 
 /// `marquee serve`'s default port for a service (the registry's).
 pub fn default_port(service: &str) -> u16 {
@@ -50,6 +51,7 @@ pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
         "payments" => Ok(payments::migrator()),
         "booking" => Ok(booking::migrator()),
         "streaming" => Ok(streaming::migrator()),
+        "reviews" => Ok(reviews::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -68,6 +70,7 @@ pub async fn build(
         "payments" => payments::build(platform, db, bus).await,
         "booking" => booking::build(platform, db, bus).await,
         "streaming" => streaming::build(platform, db, bus).await,
+        "reviews" => reviews::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

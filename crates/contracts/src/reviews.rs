@@ -10,6 +10,10 @@ pub struct ReviewRated {
     pub movie_id: Uuid,
     pub user_id: Uuid,
     pub rating: i64,
+    /// The review's version: 1 when posted, one more on each change. A consumer applies an event
+    /// only over an older version, so one that arrives late never undoes a newer one.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// `review.deleted`.
@@ -18,4 +22,7 @@ pub struct ReviewDeleted {
     pub review_id: Uuid,
     pub movie_id: Uuid,
     pub user_id: Uuid,
+    /// The version the delete gave the review (after every change of it).
+    #[serde(default)]
+    pub version: i64,
 }

@@ -54,8 +54,12 @@ pub const STREAMING: ServiceSpec = ServiceSpec {
     prefixes: &["playback", "watchlist", "media", "stream"],
     consumes: &[SUBSCRIPTION_ACTIVATED, SUBSCRIPTION_CANCELLED],
 };
-pub const REVIEWS: ServiceSpec =
-    ServiceSpec { name: "reviews", port: 8087, prefixes: &["reviews"], consumes: &[] };
+pub const REVIEWS: ServiceSpec = ServiceSpec {
+    name: "reviews",
+    port: 8087,
+    prefixes: &["reviews"],
+    consumes: &[BOOKING_CONFIRMED, PLAYBACK_STARTED],
+};
 pub const LOYALTY: ServiceSpec =
     ServiceSpec { name: "loyalty", port: 8088, prefixes: &["loyalty", "rewards"], consumes: &[] };
 pub const NOTIFICATIONS: ServiceSpec =

@@ -47,11 +47,11 @@ impl events::EventHandler for Reactions {
             REVIEW_POSTED | REVIEW_UPDATED => {
                 let r: ReviewRated = event.data_as()?;
                 anyhow::ensure!((1..=10).contains(&r.rating), "rating {} is outside 1..10", r.rating);
-                store::rate(tx, r.review_id, r.movie_id, r.rating).await
+                store::rate(tx, r.review_id, r.movie_id, r.rating, r.version).await
             }
             REVIEW_DELETED => {
                 let r: ReviewDeleted = event.data_as()?;
-                store::unrate(tx, r.review_id, r.movie_id).await
+                store::unrate(tx, r.review_id, r.movie_id, r.version).await
             }
             MEDIA_UPLOADED => {
                 let m: MediaUploaded = event.data_as()?;

@@ -295,31 +295,43 @@ pub async fn genres(db: &Db) -> anyhow::Result<Vec<Genre>> {
 
 /// Record a review's rating (posted or updated) and refresh the movie's totals. A review
 /// already deleted stays deleted: its late "posted" changes nothing.
+/// A review's rating at `version`; an older or equal version than the one kept changes nothing
+/// (a late `review.posted` after its `review.updated`, or after its delete).
 pub async fn rate(
     tx: &mut AnyConnection,
     review_id: Uuid,
     movie_id: Uuid,
     rating: i64,
+    version: i64,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO movie_ratings (review_id, movie_id, rating) VALUES ($1, $2, $3) \
-         ON CONFLICT (review_id) DO UPDATE SET rating = $3 WHERE movie_ratings.deleted = 0",
+        "INSERT INTO movie_ratings (review_id, movie_id, rating, version) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (review_id) DO UPDATE SET rating = $3, version = $4 WHERE movie_ratings.version < $4",
     )
     .bind(review_id.to_string())
     .bind(movie_id.to_string())
     .bind(rating)
+    .bind(version)
     .execute(&mut *tx)
     .await?;
     refresh_rating(tx, movie_id).await
 }
 
-pub async fn unrate(tx: &mut AnyConnection, review_id: Uuid, movie_id: Uuid) -> anyhow::Result<()> {
+/// A review deleted at `version`; a delete that comes before the review's other events keeps
+/// them from bringing it back.
+pub async fn unrate(
+    tx: &mut AnyConnection,
+    review_id: Uuid,
+    movie_id: Uuid,
+    version: i64,
+) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO movie_ratings (review_id, movie_id, rating, deleted) VALUES ($1, $2, 0, 1) \
-         ON CONFLICT (review_id) DO UPDATE SET deleted = 1",
+        "INSERT INTO movie_ratings (review_id, movie_id, rating, deleted, version) VALUES ($1, $2, 0, 1, $3) \
+         ON CONFLICT (review_id) DO UPDATE SET deleted = 1, version = $3 WHERE movie_ratings.version < $3",
     )
     .bind(review_id.to_string())
     .bind(movie_id.to_string())
+    .bind(version)
     .execute(&mut *tx)
     .await?;
     refresh_rating(tx, movie_id).await
