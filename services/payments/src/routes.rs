@@ -166,8 +166,10 @@ pub async fn refund(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, Problem> {
-    // The body is optional: none (or `{}`) refunds everything that is left.
-    let req: RefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
+    // The body is optional: none, `null` (what the document's optional body allows) or `{}`
+    // refunds everything that is left.
+    let text = body.trim_ascii();
+    let req: RefundRequest = if text.is_empty() || text == b"null" {
         RefundRequest::default()
     } else {
         platform::extract::parse_json(&body)?
