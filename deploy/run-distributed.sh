@@ -34,6 +34,7 @@ export MARQUEE_BOOKING_URL=http://127.0.0.1:9084,http://127.0.0.1:9184
 export MARQUEE_PAYMENTS_URL=http://127.0.0.1:9085
 export MARQUEE_STREAMING_URL=http://127.0.0.1:9086
 export MARQUEE_REVIEWS_URL=http://127.0.0.1:9087
+export MARQUEE_LOYALTY_URL=http://127.0.0.1:9088
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
@@ -55,6 +56,7 @@ serve booking 9084
 serve booking 9184
 MARQUEE_DATA_DIR="$STATE/streaming" serve streaming 9086   # its objects/ and uploads/
 serve reviews 9087
+serve loyalty 9088
 serve gateway "$PORT"
 serve gateway "$((PORT + 1))"
 echo "Marquee (distributed) on http://127.0.0.1:$PORT and :$((PORT + 1)); database $DB, namespace $MARQUEE_AMQP_NAMESPACE"

@@ -6,3 +6,4 @@ CREATE DATABASE booking;
 CREATE DATABASE payments;
 CREATE DATABASE streaming;
 CREATE DATABASE reviews;
+CREATE DATABASE loyalty;

@@ -12,7 +12,7 @@ use platform::{Platform, db::Db};
 /// verify tokens against it). The gateway is not in the list: it has no database and is started
 /// last. A test checks every name is the registry's.
 pub const SERVICES: &[&str] =
-    &["identity", "catalog", "showtimes", "payments", "booking", "streaming", "reviews"];
+    &["identity", "catalog", "showtimes", "payments", "booking", "streaming", "reviews", "loyalty"];
 
 /// `marquee serve`'s default port for a service (the registry's).
 pub fn default_port(service: &str) -> u16 {
@@ -52,6 +52,7 @@ pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
         "booking" => Ok(booking::migrator()),
         "streaming" => Ok(streaming::migrator()),
         "reviews" => Ok(reviews::migrator()),
+        "loyalty" => Ok(loyalty::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -71,6 +72,7 @@ pub async fn build(
         "booking" => booking::build(platform, db, bus).await,
         "streaming" => streaming::build(platform, db, bus).await,
         "reviews" => reviews::build(platform, db, bus).await,
+        "loyalty" => loyalty::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

@@ -19,6 +19,21 @@ pub struct BookingConfirmed {
     pub currency: String,
     #[serde(with = "time::serde::rfc3339")]
     pub confirmed_at: OffsetDateTime,
+    /// The show's start, so a confirmation can say when without asking showtimes (absent in
+    /// events from before it was added).
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<OffsetDateTime>,
+    /// The tickets issued, one per seat, with the codes checked at the door (notifications
+    /// emails them). Empty in events from before it was added.
+    #[serde(default)]
+    pub tickets: Vec<TicketIssued>,
+}
+
+/// A ticket of a confirmed booking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketIssued {
+    pub seat: String,
+    pub code: String,
 }
 
 /// `booking.held`: seats are held for a while, awaiting payment.

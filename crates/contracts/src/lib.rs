@@ -7,6 +7,7 @@
 //! - [`event_types`]: the stable event type strings (routing keys on the broker).
 //! - [`identity`], [`catalog`], [`showtimes`], [`payments`]: payloads emitted by those services.
 //! - [`reviews`]: review payloads, which the catalog consumes for ratings.
+//! - [`loyalty`]: points, rewards and tiers, which notifications writes about.
 //! - [`services`]: the registry of services: names, ports, paths, the events each consumes.
 //! - [`booking`], [`streaming`]: payloads other services emit that identity already consumes.
 
@@ -15,6 +16,7 @@ pub mod catalog;
 pub mod envelope;
 pub mod event_types;
 pub mod identity;
+pub mod loyalty;
 pub mod payments;
 pub mod reviews;
 pub mod services;

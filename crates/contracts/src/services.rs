@@ -60,8 +60,12 @@ pub const REVIEWS: ServiceSpec = ServiceSpec {
     prefixes: &["reviews"],
     consumes: &[BOOKING_CONFIRMED, PLAYBACK_STARTED],
 };
-pub const LOYALTY: ServiceSpec =
-    ServiceSpec { name: "loyalty", port: 8088, prefixes: &["loyalty", "rewards"], consumes: &[] };
+pub const LOYALTY: ServiceSpec = ServiceSpec {
+    name: "loyalty",
+    port: 8088,
+    prefixes: &["loyalty", "rewards"],
+    consumes: &[BOOKING_CONFIRMED, BOOKING_CANCELLED],
+};
 pub const NOTIFICATIONS: ServiceSpec =
     ServiceSpec { name: "notifications", port: 8089, prefixes: &["notifications"], consumes: &[] };
 pub const ANALYTICS: ServiceSpec =

@@ -12,7 +12,7 @@
 //!   the booking's reference: the late charge is refunded or refused.
 
 use contracts::{
-    booking::BookingConfirmed,
+    booking::{BookingConfirmed, TicketIssued},
     event_types::BOOKING_CONFIRMED,
     payments::{Card, ChargeRequest, booking_reference},
 };
@@ -221,6 +221,11 @@ async fn confirm(
             total_cents: b.total_cents,
             currency: b.currency.clone(),
             confirmed_at: platform::time::from_ms(now),
+            starts_at: Some(platform::time::from_ms(stored.starts_at)),
+            tickets: tickets
+                .iter()
+                .map(|t| TicketIssued { seat: t.seat.clone(), code: t.code.clone() })
+                .collect(),
         };
         work.emit(BOOKING_CONFIRMED, b.id.to_string(), &event).await?;
         work.commit().await?;

@@ -138,6 +138,8 @@ async fn a_booking_or_a_playback_of_the_movie_verifies_the_review() {
         total_cents: 1000,
         currency: "USD".into(),
         confirmed_at: time::OffsetDateTime::now_utc(),
+        starts_at: None,
+        tickets: Vec::new(),
     };
     let event = CloudEvent::new("booking", BOOKING_CONFIRMED, confirmed.booking_id.to_string(), &confirmed)
         .expect("event");
