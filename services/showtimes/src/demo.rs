@@ -86,8 +86,8 @@ async fn seed_once(state: &AppState, catalog: &[String], http: &reqwest::Client)
             rooms.push(room.id);
         }
     }
-    // Three shows a day at 14:00, 17:30 and 21:00 UTC for the next seven days: each slot leaves
-    // room for a movie of up to 3 h 15 min plus cleaning.
+    // Three shows a day at 14:00, 17:30 and 21:00 on the theaters' clock for the next seven
+    // days: each slot leaves room for a movie of up to 3 h 15 min plus cleaning.
     let today = state.clock.now().date();
     let mut n = 0usize;
     for day in 1..=7 {
@@ -96,7 +96,8 @@ async fn seed_once(state: &AppState, catalog: &[String], http: &reqwest::Client)
             for (hour, minute) in [(14, 0), (17, 30), (21, 0)] {
                 let movie = movies[(n + i) % movies.len()];
                 n += 1;
-                let starts_at = date.with_hms(hour, minute, 0)?.assume_utc();
+                let starts_at = crate::domain::at_local(date, hour, minute, "America/Los_Angeles")
+                    .ok_or_else(|| anyhow::anyhow!("no such local time"))?;
                 let input = ShowtimeInput {
                     movie_id: movie,
                     room_id: *room,

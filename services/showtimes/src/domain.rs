@@ -66,17 +66,53 @@ fn required(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) 
 /// The longest time zone name taken; the longest IANA name is about half of it.
 const MAX_TIMEZONE_LEN: usize = 64;
 
-/// An IANA zone name by its shape (`UTC`, `Europe/Paris`, `America/Argentina/Buenos_Aires`):
-/// the zone database itself is not shipped, so a plausible name is the check. As sent: not
-/// trimmed, ASCII only.
-fn timezone_like(tz: &str) -> bool {
-    tz.len() <= MAX_TIMEZONE_LEN
-        && (tz == "UTC"
-            || (tz.contains('/')
-                && tz.split('/').all(|part| {
-                    !part.is_empty()
-                        && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-                })))
+/// An IANA time zone by name, from the time-zone database bundled into the binary (jiff's copy
+/// of tzdata), so every machine reads local times alike.
+pub fn zone(name: &str) -> Option<jiff::tz::TimeZone> {
+    if name.is_empty() || name.len() > MAX_TIMEZONE_LEN || name.trim() != name {
+        return None;
+    }
+    jiff::tz::db().get(name).ok()
+}
+
+/// The zone's name as the database spells it (`europe/paris` is `Europe/Paris`).
+pub fn zone_name(name: &str) -> Option<String> {
+    zone(name).map(|tz| tz.iana_name().map_or_else(|| name.to_owned(), str::to_owned))
+}
+
+/// A UTC instant as a wall-clock time in a zone: the civil date-time and the offset then.
+fn zoned(at: OffsetDateTime, tz: &jiff::tz::TimeZone) -> Option<jiff::ZonedDateTime> {
+    let ts = jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()).ok()?;
+    Some(ts.to_zoned_datetime(tz.clone()))
+}
+
+/// The day an instant falls on in a zone, `YYYY-MM-DD` (UTC when the zone is unknown).
+pub fn local_date(at: OffsetDateTime, timezone: &str) -> String {
+    zone(timezone)
+        .and_then(|tz| zoned(at, &tz))
+        .map_or_else(|| at.date().to_string(), |z| z.date().to_string())
+}
+
+/// An instant as RFC 3339 with the zone's offset then: `2026-12-04T19:30:00-08:00`.
+pub fn local_time(at: OffsetDateTime, timezone: &str) -> String {
+    zone(timezone)
+        .and_then(|tz| zoned(at, &tz))
+        .map(|z| z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        .unwrap_or_else(|| at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+}
+
+/// A wall-clock time on a day in a zone as a UTC instant (the earlier one when a clock change
+/// makes it ambiguous, the later one when it skips it).
+pub fn at_local(date: time::Date, hour: u8, minute: u8, timezone: &str) -> Option<OffsetDateTime> {
+    let tz = zone(timezone)?;
+    let civil = jiff::civil::date(date.year() as i16, date.month() as i8, date.day() as i8).at(
+        hour as i8,
+        minute as i8,
+        0,
+        0,
+    );
+    let ts = tz.to_ambiguous_timestamp(civil).compatible().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(ts.as_nanosecond()).ok()
 }
 
 impl TheaterInput {
@@ -86,9 +122,9 @@ impl TheaterInput {
             name: required("name", &self.name, 200, &mut errors),
             city: required("city", &self.city, 100, &mut errors),
             address: required("address", &self.address, 300, &mut errors),
-            timezone: self.timezone,
+            timezone: zone_name(&self.timezone).unwrap_or(self.timezone),
         };
-        if !timezone_like(&parsed.timezone) {
+        if zone(&parsed.timezone).is_none() {
             errors.push(FieldError::new("timezone", "must be an IANA time zone such as Europe/Paris"));
         }
         if errors.is_empty() { Ok(parsed) } else { Err(errors) }
@@ -276,6 +312,11 @@ pub struct Showtime {
     pub price_cents: i64,
     pub currency: String,
     pub status: Status,
+    /// The theater's IANA time zone.
+    pub timezone: String,
+    /// `starts_at` on the theater's clock, with its offset then: `2026-12-04T19:30:00-08:00`.
+    #[schema(format = DateTime)]
+    pub local_starts_at: String,
 }
 
 /// The years a showtime or a search may name: far enough for any schedule, near enough that date
@@ -429,15 +470,36 @@ mod tests {
     }
 
     #[test]
-    fn time_zones_are_checked_by_shape() {
-        assert!(
-            timezone_like("Europe/Paris")
-                && timezone_like("UTC")
-                && timezone_like("America/Argentina/Buenos_Aires")
+    fn time_zones_come_from_the_bundled_database() {
+        for name in ["Europe/Paris", "UTC", "America/Argentina/Buenos_Aires", "Asia/Kolkata"] {
+            assert!(zone(name).is_some(), "{name}");
+        }
+        for bad in ["Paris", "Europe/", "Europe/Par is", " UTC", "Mars/Olympus_Mons", "", "../../etc/passwd"]
+        {
+            assert!(zone(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(zone_name("europe/paris").as_deref(), Some("Europe/Paris"));
+    }
+
+    #[test]
+    fn local_days_and_times_follow_the_zone_and_its_clock_changes() {
+        use time::macros::datetime;
+        // 03:30 UTC on 5 December is the evening before in Los Angeles (UTC-8 in winter).
+        let late = datetime!(2026-12-05 03:30 UTC);
+        assert_eq!(local_date(late, "America/Los_Angeles"), "2026-12-04");
+        assert_eq!(local_date(late, "Europe/Paris"), "2026-12-05");
+        assert_eq!(local_time(late, "America/Los_Angeles"), "2026-12-04T19:30:00-08:00");
+        // Summer time: UTC-7.
+        assert_eq!(
+            local_time(datetime!(2026-07-01 02:30 UTC), "America/Los_Angeles"),
+            "2026-06-30T19:30:00-07:00"
         );
-        assert!(!timezone_like("Paris") && !timezone_like("Europe/") && !timezone_like("Europe/Par is"));
-        assert!(!timezone_like(" UTC") && !timezone_like(&format!("Europe/{}", "x".repeat(58))));
-        assert!(timezone_like(&format!("Europe/{}", "x".repeat(57))), "64 characters");
+        assert_eq!(local_time(late, "Asia/Kolkata"), "2026-12-05T09:00:00+05:30");
+        let evening = at_local(time::macros::date!(2026 - 12 - 04), 19, 30, "America/Los_Angeles");
+        assert_eq!(evening, Some(late));
+        // 02:30 on 29 March 2026 does not exist in Paris (clocks go 02:00 → 03:00): the later one.
+        let skipped = at_local(time::macros::date!(2026 - 03 - 29), 2, 30, "Europe/Paris");
+        assert_eq!(skipped, Some(datetime!(2026-03-29 01:30 UTC)));
     }
 
     /// What the OpenAPI patterns say, the checks do: labels as sent, lengths before trimming.

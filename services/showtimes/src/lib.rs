@@ -41,6 +41,7 @@ pub struct AppState {
 
 pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow::Result<Router> {
     db.migrate(&migrator()).await?;
+    store::fill_local_dates(&db).await?;
     let state = AppState {
         db: db.clone(),
         effects: events::service::start_effects(&platform, &db, &bus, None)?,

@@ -81,7 +81,8 @@ pub async fn room(state: &AppState, id: Uuid) -> Result<Room, ShowtimesError> {
 pub struct ShowtimeSearch<'a> {
     pub movie_id: Option<Uuid>,
     pub theater_id: Option<Uuid>,
-    /// `YYYY-MM-DD`: showtimes starting that day (UTC), within `from` and `to` when given.
+    /// `YYYY-MM-DD`: showtimes starting that day on their theater's clock, within `from` and
+    /// `to` when given.
     pub date: Option<&'a str>,
     /// RFC 3339: starting at or after (default: now).
     pub from: Option<&'a str>,
@@ -112,16 +113,20 @@ pub async fn showtimes(
     let mut errors = Vec::new();
     let mut from = search.from.and_then(|f| parse_time("from", f, &mut errors));
     let mut to = search.to.and_then(|t| parse_time("to", t, &mut errors));
+    let mut local_date = None;
     if let Some(date) = search.date {
         match parse_date(date) {
             Some(day) if !YEARS.contains(&day.year()) => {
                 errors.push(FieldError::new("date", "must be a date between the years 2000 and 2100"));
             }
             Some(day) => {
-                let start = day.midnight().assume_utc();
+                // The day on any theater's clock lies within 14 hours either side of UTC's day:
+                // bounds for the index; the local date itself decides.
+                let start = day.midnight().assume_utc() - Duration::hours(14);
                 from = Some(from.map_or(start, |f| f.max(start)));
-                let end = start + Duration::days(1);
+                let end = day.midnight().assume_utc() + Duration::hours(24 + 14);
                 to = Some(to.map_or(end, |t| t.min(end)));
+                local_date = Some(day.to_string());
             }
             None => errors.push(FieldError::new("date", "must be a date such as 2026-12-01")),
         }
@@ -130,7 +135,8 @@ pub async fn showtimes(
         return Err(ShowtimesError::Invalid(errors));
     }
     let from = from.unwrap_or_else(|| state.clock.now());
-    let filter = ShowtimeFilter { movie_id: search.movie_id, theater_id: search.theater_id, from, to };
+    let filter =
+        ShowtimeFilter { movie_id: search.movie_id, theater_id: search.theater_id, from, to, local_date };
     let (items, total) = store::showtimes(&state.db, &filter, page).await?;
     Ok(Page::new(items, page, total))
 }
@@ -149,7 +155,9 @@ pub async fn schedule(state: &AppState, input: ShowtimeInput) -> Result<Showtime
     let mut work = state.effects.begin(&state.db).await?;
     // Holding the room's turn until commit, no other schedule in this room reads the same
     // free slot in between.
-    let Some((theater_id, capacity)) = store::lock_room(work.conn(), input.room_id).await? else {
+    let Some(store::LockedRoom { theater_id, capacity, timezone }) =
+        store::lock_room(work.conn(), input.room_id).await?
+    else {
         return Err(ShowtimesError::Invalid(vec![FieldError::new("room_id", "no such room")]));
     };
     if let Some(other) = store::overlapping(work.conn(), input.room_id, input.starts_at, ends_at).await? {
@@ -166,6 +174,8 @@ pub async fn schedule(state: &AppState, input: ShowtimeInput) -> Result<Showtime
         price_cents: input.price_cents,
         currency: input.currency,
         status: Status::Scheduled,
+        local_starts_at: crate::domain::local_time(input.starts_at, &timezone),
+        timezone,
     };
     store::insert_showtime(work.conn(), &showtime).await?;
     let payload = ShowtimeScheduled {

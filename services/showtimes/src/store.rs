@@ -165,14 +165,54 @@ pub async fn rooms_of(db: &Db, theater_id: Uuid, page: PageRequest) -> anyhow::R
 /// Take the room's scheduling turn inside `tx`: a write to the room row, which PostgreSQL locks
 /// until the transaction ends (SQLite locks the whole file). Returns the room's theater and
 /// capacity, or `None` for an unknown room.
-pub async fn lock_room(tx: &mut AnyConnection, room_id: Uuid) -> anyhow::Result<Option<(Uuid, i64)>> {
+pub async fn lock_room(tx: &mut AnyConnection, room_id: Uuid) -> anyhow::Result<Option<LockedRoom>> {
     let row = sqlx::query(
         "UPDATE rooms SET schedule_version = schedule_version + 1 WHERE id = $1 RETURNING theater_id, capacity",
     )
     .bind(room_id.to_string())
     .fetch_optional(&mut *tx)
     .await?;
-    row.map(|r| Ok((uuid(&r, "theater_id")?, r.try_get("capacity")?))).transpose()
+    let Some(row) = row else { return Ok(None) };
+    let theater_id = uuid(&row, "theater_id")?;
+    let timezone: String = sqlx::query_scalar("SELECT timezone FROM theaters WHERE id = $1")
+        .bind(theater_id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(Some(LockedRoom { theater_id, capacity: row.try_get("capacity")?, timezone }))
+}
+
+/// A room whose schedule is ours until commit, and what a showtime in it needs to know.
+pub struct LockedRoom {
+    pub theater_id: Uuid,
+    pub capacity: i64,
+    pub timezone: String,
+}
+
+/// Fill in the local day of showtimes from before it was kept (migration 0101), in batches.
+pub async fn fill_local_dates(db: &Db) -> anyhow::Result<u64> {
+    let mut filled = 0;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, starts_at, COALESCE(timezone, 'UTC') AS timezone FROM showtimes WHERE local_date IS NULL LIMIT 500",
+        )
+        .fetch_all(&db.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(filled);
+        }
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let timezone: String = row.try_get("timezone")?;
+            let day = crate::domain::local_date(from_ms(row.try_get("starts_at")?), &timezone);
+            sqlx::query("UPDATE showtimes SET local_date = $1, timezone = $2 WHERE id = $3")
+                .bind(day)
+                .bind(&timezone)
+                .bind(&id)
+                .execute(&db.pool)
+                .await?;
+            filled += 1;
+        }
+    }
 }
 
 /// A scheduled showtime in the room overlapping `[starts, ends)`, if any.
@@ -197,7 +237,7 @@ pub async fn overlapping(
 pub async fn insert_showtime(tx: &mut AnyConnection, s: &Showtime) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO showtimes (id, movie_id, movie_title, room_id, theater_id, starts_at, ends_at, price_cents, currency, \
-         status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled', $10)",
+         status, created_at, timezone, local_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled', $10, $11, $12)",
     )
     .bind(s.id.to_string())
     .bind(s.movie_id.to_string())
@@ -209,27 +249,32 @@ pub async fn insert_showtime(tx: &mut AnyConnection, s: &Showtime) -> anyhow::Re
     .bind(s.price_cents)
     .bind(&s.currency)
     .bind(now_ms())
+    .bind(&s.timezone)
+    .bind(crate::domain::local_date(s.starts_at, &s.timezone))
     .execute(tx)
     .await?;
     Ok(())
 }
 
-const SHOWTIME_COLUMNS: &str =
-    "id, movie_id, movie_title, room_id, theater_id, starts_at, ends_at, price_cents, currency, status";
+const SHOWTIME_COLUMNS: &str = "id, movie_id, movie_title, room_id, theater_id, starts_at, ends_at, price_cents, currency, status, timezone";
 
 fn showtime_from(row: &AnyRow) -> anyhow::Result<Showtime> {
     let status: String = row.try_get("status")?;
+    let starts_at = from_ms(row.try_get("starts_at")?);
+    let timezone: String = row.try_get::<Option<String>, _>("timezone")?.unwrap_or_else(|| "UTC".into());
     Ok(Showtime {
         id: uuid(row, "id")?,
         movie_id: uuid(row, "movie_id")?,
         movie_title: row.try_get("movie_title")?,
         room_id: uuid(row, "room_id")?,
         theater_id: uuid(row, "theater_id")?,
-        starts_at: from_ms(row.try_get("starts_at")?),
+        starts_at,
         ends_at: from_ms(row.try_get("ends_at")?),
         price_cents: row.try_get("price_cents")?,
         currency: row.try_get("currency")?,
         status: if status == "cancelled" { Status::Cancelled } else { Status::Scheduled },
+        local_starts_at: crate::domain::local_time(starts_at, &timezone),
+        timezone,
     })
 }
 
@@ -260,6 +305,8 @@ pub struct ShowtimeFilter {
     pub theater_id: Option<Uuid>,
     pub from: OffsetDateTime,
     pub to: Option<OffsetDateTime>,
+    /// `YYYY-MM-DD`: starting that day on the theater's clock.
+    pub local_date: Option<String>,
 }
 
 /// Scheduled showtimes starting in `[from, to)`, soonest first.
@@ -269,25 +316,28 @@ pub async fn showtimes(
     page: PageRequest,
 ) -> anyhow::Result<(Vec<Showtime>, i64)> {
     let filter = "status = 'scheduled' AND ($1 = '' OR movie_id = $1) AND ($2 = '' OR theater_id = $2) \
-                  AND starts_at >= $3 AND ($4 = 0 OR starts_at < $4)";
+                  AND starts_at >= $3 AND ($4 = 0 OR starts_at < $4) AND ($5 = '' OR local_date = $5)";
     let movie = f.movie_id.map(|m| m.to_string()).unwrap_or_default();
     let theater = f.theater_id.map(|t| t.to_string()).unwrap_or_default();
     let to = f.to.map_or(0, to_ms);
+    let day = f.local_date.clone().unwrap_or_default();
     let total: i64 =
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM showtimes WHERE {filter}")))
             .bind(&movie)
             .bind(&theater)
             .bind(to_ms(f.from))
             .bind(to)
+            .bind(&day)
             .fetch_one(&db.pool)
             .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {SHOWTIME_COLUMNS} FROM showtimes WHERE {filter} ORDER BY starts_at, id LIMIT $5 OFFSET $6"
+        "SELECT {SHOWTIME_COLUMNS} FROM showtimes WHERE {filter} ORDER BY starts_at, id LIMIT $6 OFFSET $7"
     )))
     .bind(&movie)
     .bind(&theater)
     .bind(to_ms(f.from))
     .bind(to)
+    .bind(&day)
     .bind(page.limit())
     .bind(page.offset())
     .fetch_all(&db.pool)

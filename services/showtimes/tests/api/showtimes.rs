@@ -120,7 +120,7 @@ async fn listings_filter_by_movie_theater_and_day_soonest_first_and_cancelling_r
     let by_movie = sys.get(&format!("/api/v1/showtimes?movie_id={film}"), None).await.body;
     assert_eq!(by_movie["total"], 2);
     assert_eq!(sys.get(&format!("/api/v1/showtimes?theater_id={theater}"), None).await.body["total"], 3);
-    let day = &next_day["starts_at"].as_str().expect("time")[..10];
+    let day = &next_day["local_starts_at"].as_str().expect("time")[..10];
     let on_day = sys.get(&format!("/api/v1/showtimes?date={day}"), None).await.body;
     assert!(ids(&on_day).contains(&next_day["id"].as_str().unwrap_or_default().to_owned()));
     assert_eq!(sys.get("/api/v1/showtimes?date=tomorrow", None).await.status, 422);
@@ -184,4 +184,87 @@ async fn dates_outside_the_calendar_we_serve_are_a_422_not_a_500() {
         );
     }
     assert_eq!(sys.get("/api/v1/showtimes?date=2099-12-31", None).await.status, 200);
+}
+
+/// Issue 12: `?date=` is the theater's day. 03:30 UTC is the evening before in Los Angeles and
+/// the same morning in Paris; 23:30 UTC is already the next day in Paris.
+#[tokio::test]
+async fn a_date_is_the_day_on_the_theater_clock() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let (paris, paris_room) = theater_with_room(&sys, &admin).await;
+    let la = sys
+        .post(
+            "/api/v1/theaters",
+            json!({"name": "Marquee Riverside", "city": "Los Angeles", "address": "1 Main St", "timezone": "America/Los_Angeles"}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(la.status, 201, "{}", la.body);
+    let la_room = sys
+        .post(
+            &format!("/api/v1/theaters/{}/rooms", la.body["id"].as_str().expect("id")),
+            json!({"name": "Screen 1", "rows": ["A"], "seats_per_row": 4}),
+            Some(&admin),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .expect("room")
+        .to_owned();
+    let film = movie(&sys, &admin, 60).await;
+    let day = (time::OffsetDateTime::now_utc() + time::Duration::days(10)).date();
+    let fmt =
+        |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).expect("format");
+    let early = day.with_hms(3, 30, 0).expect("time").assume_utc();
+    let late = day.with_hms(23, 30, 0).expect("time").assume_utc();
+    let in_la = sys.post("/api/v1/showtimes", showtime(&film, &la_room, &fmt(early)), Some(&admin)).await;
+    assert_eq!(in_la.status, 201, "{}", in_la.body);
+    assert_eq!(in_la.body["timezone"], "America/Los_Angeles");
+    let local = in_la.body["local_starts_at"].as_str().expect("local time");
+    assert!(local.starts_with(&format!("{}T19:30:00-08:00", day.previous_day().expect("day"))), "{local}");
+    let in_paris =
+        sys.post("/api/v1/showtimes", showtime(&film, &paris_room, &fmt(late)), Some(&admin)).await;
+    assert_eq!(in_paris.status, 201, "{}", in_paris.body);
+
+    async fn on(sys: &TestSystem, film: &str, date: time::Date) -> Vec<String> {
+        let a = sys.get(&format!("/api/v1/showtimes?date={date}&movie_id={film}"), None).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let items = a.body["items"].as_array().cloned().expect("items");
+        items.iter().filter_map(|s| s["id"].as_str().map(str::to_owned)).collect()
+    }
+    let la_id = in_la.body["id"].as_str().expect("id").to_owned();
+    let paris_id = in_paris.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        on(&sys, &film, day.previous_day().expect("day")).await,
+        vec![la_id.clone()],
+        "the evening before, in Los Angeles"
+    );
+    assert_eq!(on(&sys, &film, day).await, Vec::<String>::new(), "neither is on that day where it plays");
+    assert_eq!(
+        on(&sys, &film, day.next_day().expect("day")).await,
+        vec![paris_id.clone()],
+        "half past midnight, in Paris"
+    );
+    let by_theater = sys
+        .get(&format!("/api/v1/showtimes?date={}&theater_id={paris}", day.next_day().expect("day")), None)
+        .await;
+    assert_eq!(by_theater.body["total"], 1, "{}", by_theater.body);
+
+    let bad = sys
+        .post(
+            "/api/v1/theaters",
+            json!({"name": "Nowhere", "city": "C", "address": "A", "timezone": "Mars/Olympus_Mons"}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "a zone the database does not have: {}", bad.body);
+    let lower = sys
+        .post(
+            "/api/v1/theaters",
+            json!({"name": "Lyon", "city": "Lyon", "address": "A", "timezone": "europe/paris"}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(lower.body["timezone"], "Europe/Paris", "kept as the database spells it: {}", lower.body);
 }
