@@ -2,7 +2,8 @@
 # The distributed mode on one machine: one `marquee serve` process per service (two booking
 # replicas), on PostgreSQL (a schema per service in one database), RabbitMQ and Redis, behind two
 # gateways (GATEWAY_PORT and the next port) that share their rate limits through Redis.
-# Streaming keeps its media in target/distributed/DATABASE/streaming (MARQUEE_STATE_DIR to move it).
+# Streaming keeps its media in target/distributed/DATABASE/streaming (MARQUEE_STATE_DIR to move it),
+# notifications its emails in .../notifications/mail (.eml files, unless MARQUEE_SMTP_URL is set).
 # Usage: deploy/run-distributed.sh [DATABASE] [GATEWAY_PORT]   (Ctrl-C stops everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ DB="${1:-marquee}"
 PORT="${2:-8080}"
 BIN="${MARQUEE_BIN:-target/release/marquee}"
 STATE="${MARQUEE_STATE_DIR:-target/distributed/$DB}"
-mkdir -p "$STATE/streaming"
+mkdir -p "$STATE/streaming" "$STATE/notifications"
 [ -x "$BIN" ] || cargo build --release -p marquee
 PG="${MARQUEE_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 psql "$PG" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 || psql "$PG" -c "CREATE DATABASE $DB" >/dev/null
@@ -35,6 +36,7 @@ export MARQUEE_PAYMENTS_URL=http://127.0.0.1:9085
 export MARQUEE_STREAMING_URL=http://127.0.0.1:9086
 export MARQUEE_REVIEWS_URL=http://127.0.0.1:9087
 export MARQUEE_LOYALTY_URL=http://127.0.0.1:9088
+export MARQUEE_NOTIFICATIONS_URL=http://127.0.0.1:9089
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
@@ -57,7 +59,9 @@ serve booking 9184
 MARQUEE_DATA_DIR="$STATE/streaming" serve streaming 9086   # its objects/ and uploads/
 serve reviews 9087
 serve loyalty 9088
+MARQUEE_DATA_DIR="$STATE/notifications" serve notifications 9089   # its mail/
 serve gateway "$PORT"
 serve gateway "$((PORT + 1))"
 echo "Marquee (distributed) on http://127.0.0.1:$PORT and :$((PORT + 1)); database $DB, namespace $MARQUEE_AMQP_NAMESPACE"
+echo "Emails are written to $STATE/notifications/mail as .eml files unless MARQUEE_SMTP_URL is set"
 wait

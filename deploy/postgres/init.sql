@@ -7,3 +7,4 @@ CREATE DATABASE payments;
 CREATE DATABASE streaming;
 CREATE DATABASE reviews;
 CREATE DATABASE loyalty;
+CREATE DATABASE notifications;

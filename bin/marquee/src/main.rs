@@ -220,6 +220,16 @@ async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, no_demo: bool)
         // Loaded only into an empty catalog, so later starts keep what the admin changed.
         settings.set("MARQUEE_DEMO", "1");
     }
+    let mail_line = match settings.get("MARQUEE_SMTP_URL").filter(|u| !u.is_empty()) {
+        Some(_) => "Emails go out through MARQUEE_SMTP_URL".to_owned(),
+        None => {
+            let mail = settings.get("MARQUEE_MAIL_DIR").map_or_else(|| data_dir.join("mail"), PathBuf::from);
+            format!(
+                "Emails are written to {} as .eml files (set MARQUEE_SMTP_URL to send them)",
+                mail.display()
+            )
+        }
+    };
     let running = system::start(SystemConfig {
         storage: Storage::Sqlite { data_dir: data_dir.clone() },
         broker: Broker::InProcess,
@@ -230,6 +240,7 @@ async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, no_demo: bool)
     })
     .await?;
     let url = format!("http://127.0.0.1:{port}");
+    say(&mail_line);
     say(&format!(
         "Marquee is up at {url} (data in {}, ready in {} ms)",
         data_dir.display(),

@@ -11,8 +11,17 @@ use platform::{Platform, db::Db};
 /// The services this build contains, in the registry's start order (identity first: the others
 /// verify tokens against it). The gateway is not in the list: it has no database and is started
 /// last. A test checks every name is the registry's.
-pub const SERVICES: &[&str] =
-    &["identity", "catalog", "showtimes", "payments", "booking", "streaming", "reviews", "loyalty"];
+pub const SERVICES: &[&str] = &[
+    "identity",
+    "catalog",
+    "showtimes",
+    "payments",
+    "booking",
+    "streaming",
+    "reviews",
+    "loyalty",
+    "notifications",
+];
 
 /// `marquee serve`'s default port for a service (the registry's).
 pub fn default_port(service: &str) -> u16 {
@@ -53,6 +62,7 @@ pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
         "streaming" => Ok(streaming::migrator()),
         "reviews" => Ok(reviews::migrator()),
         "loyalty" => Ok(loyalty::migrator()),
+        "notifications" => Ok(notifications::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -73,6 +83,7 @@ pub async fn build(
         "streaming" => streaming::build(platform, db, bus).await,
         "reviews" => reviews::build(platform, db, bus).await,
         "loyalty" => loyalty::build(platform, db, bus).await,
+        "notifications" => notifications::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

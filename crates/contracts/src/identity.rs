@@ -19,4 +19,9 @@ pub struct UserRegistered {
 pub struct UserView {
     pub id: Uuid,
     pub role: String,
+    /// Where notifications writes (for a service caller or the user themself).
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
 }

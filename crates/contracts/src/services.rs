@@ -66,8 +66,19 @@ pub const LOYALTY: ServiceSpec = ServiceSpec {
     prefixes: &["loyalty", "rewards"],
     consumes: &[BOOKING_CONFIRMED, BOOKING_CANCELLED],
 };
-pub const NOTIFICATIONS: ServiceSpec =
-    ServiceSpec { name: "notifications", port: 8089, prefixes: &["notifications"], consumes: &[] };
+pub const NOTIFICATIONS: ServiceSpec = ServiceSpec {
+    name: "notifications",
+    port: 8089,
+    prefixes: &["notifications"],
+    consumes: &[
+        USER_REGISTERED,
+        BOOKING_CONFIRMED,
+        BOOKING_CANCELLED,
+        SUBSCRIPTION_ACTIVATED,
+        REWARD_REDEEMED,
+        TIER_CHANGED,
+    ],
+};
 pub const ANALYTICS: ServiceSpec =
     ServiceSpec { name: "analytics", port: 8090, prefixes: &["analytics"], consumes: &[] };
 pub const RECOMMENDATIONS: ServiceSpec =

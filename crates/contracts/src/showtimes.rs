@@ -39,6 +39,27 @@ pub struct ShowtimeView {
     pub currency: String,
     /// `scheduled` or `cancelled`.
     pub status: String,
+    /// What notifications tells a customer: the movie, the theater and its clock (absent from
+    /// older answers).
+    #[serde(default)]
+    pub movie_title: String,
+    #[serde(default)]
+    pub theater_id: Option<Uuid>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// `starts_at` on the theater's clock: `2026-12-04T19:30:00-08:00`.
+    #[serde(default)]
+    pub local_starts_at: Option<String>,
+}
+
+/// `GET /theaters/{id}` as other services read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TheaterView {
+    pub id: Uuid,
+    pub name: String,
+    pub city: String,
+    pub address: String,
+    pub timezone: String,
 }
 
 /// One seat of a room's layout.

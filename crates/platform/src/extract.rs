@@ -194,3 +194,12 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
         Ok(Self(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0)))
     }
 }
+
+/// For `#[serde(default, deserialize_with = "platform::extract::present")]` on an
+/// `Option<Option<T>>`: a field sent as null is `Some(None)` ("clear it"), an absent one `None`
+/// ("leave it"), which a PATCH needs to tell apart.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}

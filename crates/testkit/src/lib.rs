@@ -9,12 +9,14 @@
 //! - [`FlakyBus`]: a bus that can be switched off, to test what happens while the broker is down.
 //! - [`TcpProxy`]: a TCP forwarder whose connections can be cut, to take a real server away.
 //! - [`flows`]: a showtime to book, a booking paid for.
+//! - [`smtp`]: a real SMTP server that keeps what it receives.
 //! - [`FaultProxy`]: an HTTP proxy in front of a service that answers slowly, fails, cuts
 //!   connections or is down, on demand.
 
 mod faults;
 pub mod flows;
 mod proxy;
+pub mod smtp;
 pub use faults::{FaultProxy, Faults};
 pub use proxy::TcpProxy;
 

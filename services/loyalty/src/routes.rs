@@ -7,7 +7,7 @@ use platform::{
     extract::{ApiJson, ApiQuery, PathId},
     pagination::{Page, PageRequest},
 };
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -178,11 +178,6 @@ pub async fn get_reward(
     Ok(Json(ops::reward(&state, who.as_ref(), id).await?))
 }
 
-/// A present field, even when null: `Some(None)`; an absent one stays `None`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PatchReward {
     #[schema(
@@ -196,7 +191,7 @@ pub struct PatchReward {
     #[schema(minimum = 1, maximum = 10_000_000)]
     pub points_cost: Option<i64>,
     /// null: no limit from now on.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "platform::extract::present")]
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     pub stock: Option<Option<i64>>,
     pub active: Option<bool>,

@@ -104,6 +104,20 @@ async fn up_starts_from_an_empty_data_dir_and_restarts_with_users_and_keys_intac
         .await
         .expect("sent");
     assert_eq!(register.status(), 201);
+    // Without MARQUEE_SMTP_URL the welcome email is a file where the output said.
+    let mail_dir = dir.join("mail");
+    assert!(
+        lines.iter().any(|l| l.contains(&format!("Emails are written to {}", mail_dir.display()))),
+        "it says where emails go: {lines:?}"
+    );
+    let welcome = testkit::eventually(Duration::from_secs(10), || async {
+        std::fs::read_dir(&mail_dir).into_iter().flatten().flatten().any(|f| {
+            f.path().extension().is_some_and(|e| e == "eml")
+                && std::fs::read_to_string(f.path()).is_ok_and(|m| m.contains("To: Keep <keep@example.com>"))
+        })
+    })
+    .await;
+    assert!(welcome, "the welcome email is an .eml file in {}", mail_dir.display());
     let (_, jwks_before) = get(&http, format!("{base}/.well-known/jwks.json")).await;
     let (_, movies) = get(&http, format!("{base}/api/v1/movies?per_page=1")).await;
     let demo = movies["total"].as_i64().expect("a total");
@@ -164,11 +178,11 @@ async fn settings_come_from_marquee_toml_and_a_named_file_that_is_missing_is_an_
             .spawn()
             .expect("marquee starts"),
     ));
-    // The first line for a person (log lines are JSON, and a library may warn first).
+    // The line that says where it is up (log lines are JSON, and a library may warn first).
     let first = BufReader::new(child.child().stdout.take().expect("stdout"))
         .lines()
         .map(|line| line.expect("text"))
-        .find(|line| !line.starts_with('{'))
+        .find(|line| line.starts_with("Marquee is up"))
         .expect("a line");
     assert!(first.contains(&format!(":{port}")), "the port came from marquee.toml: {first}");
     assert!(dir.join("data").join("identity.db").exists(), "the data dir came from marquee.toml");
