@@ -56,7 +56,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let message = inner.to_string();
-                let field = missing_field(&message).unwrap_or(path);
+                // A missing or unknown field is named under its parent: `sms.phone`.
+                // (An unknown field's path already ends with it; a missing one's is its parent's.)
+                let field = match missing_field(&message) {
+                    Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
+                    Some(name) if path != "." => format!("{path}.{name}"),
+                    Some(name) => name,
+                    None => path,
+                };
                 let field = if field == "." { "body".to_owned() } else { field };
                 Problem::invalid(vec![FieldError::new(field, strip_position(&message))])
             }

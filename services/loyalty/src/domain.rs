@@ -179,7 +179,7 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const CHECK: &[u8; 37] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U";
 
 /// A new redemption code: 80 random bits as 16 symbols in four groups, then a check symbol,
-/// e.g. `RW-7F3K-Q9XM-2D8V-T4NB-K`. Unique by the database's index, unguessable by chance.
+/// e.g. `RW-7F3K-Q9XM-2D8V-T4NB-N`. Unique by the database's index, unguessable by chance.
 pub fn new_code() -> String {
     let random = Uuid::new_v4();
     let bytes = random.as_bytes();

@@ -94,7 +94,7 @@ pub async fn member(
 /// Check a redemption code at the counter (admin): the reward it claims and whether it is still
 /// valid. A mistyped code (its check symbol does not match) is a 422, an unknown one a 404.
 #[utoipa::path(get, path = "/loyalty/redemptions/{code}", tag = "loyalty",
-    params(("code" = String, Path, pattern = "^[0-9A-Za-z-]{1,64}$", example = "RW-7F3K-Q9XM-2D8V-T4NB-K")),
+    params(("code" = String, Path, pattern = "^[Rr][Ww]-([0-9A-Za-z]{4}-){4}[0-9A-Za-z*~$=]$", example = "RW-7F3K-Q9XM-2D8V-T4NB-N")),
     security(("bearer" = [])),
     responses((status = 200, body = CodeCheck), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn check_code(
@@ -107,7 +107,7 @@ pub async fn check_code(
 
 /// Take a redemption code at the counter (admin): once; a second time is 409 `code-used`.
 #[utoipa::path(post, path = "/loyalty/redemptions/{code}/use", tag = "loyalty",
-    params(("code" = String, Path, pattern = "^[0-9A-Za-z-]{1,64}$", example = "RW-7F3K-Q9XM-2D8V-T4NB-K")),
+    params(("code" = String, Path, pattern = "^[Rr][Ww]-([0-9A-Za-z]{4}-){4}[0-9A-Za-z*~$=]$", example = "RW-7F3K-Q9XM-2D8V-T4NB-N")),
     security(("bearer" = [])),
     responses((status = 200, body = CodeCheck), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)))]

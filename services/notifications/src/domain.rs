@@ -59,10 +59,38 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Preferences {
     /// Each email kind and whether the user receives it.
-    #[schema(value_type = Object, example = json!({"welcome": true, "booking_confirmed": true, "booking_cancelled": true,
-        "subscription_activated": true, "reward_redeemed": true, "tier_reached": false}))]
+    #[schema(value_type = EmailKinds)]
     pub email: std::collections::BTreeMap<String, bool>,
     pub sms: SmsPreferences,
+}
+
+/// The email kinds and whether each is on (what the OpenAPI document says `email` holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailKinds {
+    pub welcome: Option<bool>,
+    pub booking_confirmed: Option<bool>,
+    pub booking_cancelled: Option<bool>,
+    pub subscription_activated: Option<bool>,
+    pub reward_redeemed: Option<bool>,
+    pub tier_reached: Option<bool>,
+}
+
+impl EmailKinds {
+    /// The kinds it names, by preference key.
+    pub fn named(&self) -> std::collections::BTreeMap<String, bool> {
+        [
+            (Kind::Welcome, self.welcome),
+            (Kind::BookingConfirmed, self.booking_confirmed),
+            (Kind::BookingCancelled, self.booking_cancelled),
+            (Kind::SubscriptionActivated, self.subscription_activated),
+            (Kind::RewardRedeemed, self.reward_redeemed),
+            (Kind::TierReached, self.tier_reached),
+        ]
+        .into_iter()
+        .filter_map(|(k, on)| on.map(|on| (k.as_str().to_owned(), on)))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

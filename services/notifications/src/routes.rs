@@ -1,7 +1,5 @@
 //! notifications' HTTP API (docs/api.md, Notifications): extract, call [`crate::ops`], answer.
 
-use std::collections::BTreeMap;
-
 use axum::{Json, Router, extract::State};
 use platform::{
     Problem,
@@ -9,14 +7,14 @@ use platform::{
     extract::{ApiJson, ApiQuery, PathId},
     pagination::{Page, PageRequest},
 };
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     AppState,
-    domain::{Delivery, Feed, Notification, Preferences},
+    domain::{Delivery, EmailKinds, Feed, Notification, Preferences},
     ops::{self, PreferencesChange},
 };
 
@@ -103,12 +101,20 @@ pub struct PatchSms {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPreferences {
-    /// Email kinds to turn on (true) or off (false): `welcome`, `booking_confirmed`,
-    /// `booking_cancelled`, `subscription_activated`, `reward_redeemed`, `tier_reached`.
-    #[serde(default)]
-    #[schema(value_type = Object, example = json!({"tier_reached": false}))]
-    pub email: BTreeMap<String, bool>,
+    /// Email kinds to turn on (true) or off (false); absent kinds stay.
+    #[serde(default, deserialize_with = "object")]
+    #[schema(example = json!({"tier_reached": false}))]
+    pub email: Option<EmailKinds>,
+    #[serde(default, deserialize_with = "object")]
     pub sms: Option<PatchSms>,
+}
+
+/// A nested object, as the schema says: serde would also take a struct from an array.
+fn object<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    let Some(map) = Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    serde_json::from_value(serde_json::Value::Object(map)).map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Turn email kinds on or off, and set a phone for SMS; absent fields stay.
@@ -121,7 +127,8 @@ pub async fn patch_preferences(
     ApiJson(req): ApiJson<PatchPreferences>,
 ) -> Result<Json<Preferences>, Problem> {
     let (phone, sms_booking_confirmed) = req.sms.map_or((None, None), |s| (s.phone, s.booking_confirmed));
-    let change = PreferencesChange { email: req.email, phone, sms_booking_confirmed };
+    let email = req.email.map(|e| e.named()).unwrap_or_default();
+    let change = PreferencesChange { email, phone, sms_booking_confirmed };
     Ok(Json(ops::change_preferences(&state, user.id, change).await?))
 }
 

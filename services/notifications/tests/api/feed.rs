@@ -151,7 +151,7 @@ async fn every_event_delivered_twice_has_one_effect() {
         user_id,
         reward_id: Uuid::now_v7(),
         reward_name: "Large popcorn".into(),
-        code: "RW-7F3K-Q9XM-2D8V-T4NB-K".into(),
+        code: "RW-7F3K-Q9XM-2D8V-T4NB-N".into(),
         points_spent: 50,
         balance: 12,
         redeemed_at: time::OffsetDateTime::now_utc(),
@@ -196,7 +196,7 @@ async fn every_event_delivered_twice_has_one_effect() {
     let reward =
         to(&smtp, &email).into_iter().find(|m| m.header("Subject").is_some_and(|s| s.contains("reward")));
     let reward = reward.expect("reward email");
-    assert!(reward.parts("text/plain").concat().contains("RW-7F3K-Q9XM-2D8V-T4NB-K"));
+    assert!(reward.parts("text/plain").concat().contains("RW-7F3K-Q9XM-2D8V-T4NB-N"));
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod delivery;
 mod feed;
+mod latency;
 
 use std::time::Duration;
 
