@@ -158,6 +158,9 @@ pub fn free_port() -> u16 {
 }
 
 async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
+    // Replies are small writes: without this, Nagle's algorithm and the client's delayed ACKs
+    // add tens of milliseconds to every exchange, as a real server would not.
+    socket.set_nodelay(true)?;
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 127.0.0.1 ESMTP testkit\r\n").await?;

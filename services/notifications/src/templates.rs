@@ -84,6 +84,15 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
             tracing::error!(template = name, error = %e, "a notification template does not compile");
         }
     }
+    // The feed's texts, compiled once too (they are rendered for every event).
+    for (kind, title, body) in FEED {
+        for (part, source) in [("title", title), ("body", body)] {
+            let name = format!("feed/{}.{part}", kind.as_str());
+            if let Err(e) = env.add_template_owned(name.clone(), source.to_string()) {
+                tracing::error!(template = name, error = %e, "a feed template does not compile");
+            }
+        }
+    }
     env
 });
 

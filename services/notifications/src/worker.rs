@@ -20,8 +20,19 @@ const LEASE_MS: i64 = 120_000;
 const BATCH: i64 = 32;
 const IN_FLIGHT: usize = 8;
 
+/// How often the backlog gauges are refreshed (a count over the log, not to be paid per round).
+const GAUGES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let mut gauged = tokio::time::Instant::now() - GAUGES_EVERY;
     loop {
+        if gauged.elapsed() >= GAUGES_EVERY {
+            gauged = tokio::time::Instant::now();
+            if let Ok((waiting, failed)) = store::backlog(&state.db).await {
+                metrics::gauge!("notifications_pending").set(waiting as f64);
+                metrics::gauge!("notifications_failed").set(failed as f64);
+            }
+        }
         let sent = match run_once(&state).await {
             Ok(n) => n,
             Err(e) => {
@@ -45,10 +56,6 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let due = store::claim_due(&state.db, state.clock.now_ms(), LEASE_MS, BATCH).await?;
     let n = due.len();
     futures_util::stream::iter(due).for_each_concurrent(IN_FLIGHT, |d| deliver(state, d)).await;
-    if let Ok((waiting, failed)) = store::backlog(&state.db).await {
-        metrics::gauge!("notifications_pending").set(waiting as f64);
-        metrics::gauge!("notifications_failed").set(failed as f64);
-    }
     Ok(n)
 }
 

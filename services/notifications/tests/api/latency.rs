@@ -28,6 +28,10 @@ async fn email_latency() {
     for _ in 0..20 {
         buyers.push(user(&sys).await.0);
     }
+    // Buyers at once (MARQUEE_LATENCY_BUYERS, default 8; 1 is one booking at a time).
+    let concurrency: usize =
+        std::env::var("MARQUEE_LATENCY_BUYERS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let started = std::time::Instant::now();
     let rows = ["A", "B", "C", "D", "E"];
     let seats: Vec<(usize, String)> =
         (0..BOOKINGS).map(|i| (i / 50, format!("{}{}", rows[(i % 50) / 10], i % 10 + 1))).collect();
@@ -36,10 +40,11 @@ async fn email_latency() {
             let (sys, token, show) = (&sys, &buyers[i % buyers.len()], &shows[*show]);
             async move { flows::book(sys, token, &show.id, &[seat.as_str()]).await }
         })
-        .buffer_unordered(8)
+        .buffer_unordered(concurrency)
         .collect()
         .await;
     assert_eq!(booked.len(), BOOKINGS);
+    let rate = BOOKINGS as f64 / started.elapsed().as_secs_f64();
     let arrived = testkit::eventually(Duration::from_secs(60), || async {
         smtp.received()
             .iter()
@@ -73,9 +78,24 @@ async fn email_latency() {
         .collect();
     assert_eq!(millis.len(), BOOKINGS, "each email matched to its booking");
     millis.sort_by(f64::total_cmp);
+    // Where the time went: the event reaching notifications, then the worker sending it.
+    let split: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT created_at - event_at, sent_at - created_at FROM deliveries WHERE kind = 'booking_confirmed' AND sent_at IS NOT NULL",
+    )
+    .fetch_all(&sys.db("notifications").pool)
+    .await
+    .expect("deliveries");
+    let mean =
+        |f: fn(&(i64, i64)) -> i64| split.iter().map(f).sum::<i64>() as f64 / split.len().max(1) as f64;
+    println!(
+        "mean: event → notifications {:.0} ms, notifications → SMTP accepted {:.0} ms",
+        mean(|s| s.0),
+        mean(|s| s.1)
+    );
     let at = |q: f64| millis[((millis.len() as f64 * q).ceil() as usize).clamp(1, millis.len()) - 1];
     println!(
-        "email latency, booking.confirmed → SMTP server, {} bookings ({} mode): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        "email latency, booking.confirmed → SMTP server, {} bookings by {concurrency} buyers at {rate:.0}/s ({} mode): \
+         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         millis.len(),
         if testkit::distributed() { "distributed" } else { "embedded" },
         at(0.50),
