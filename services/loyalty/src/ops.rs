@@ -108,17 +108,25 @@ pub async fn reverse(
     e: &BookingEnded,
     now: i64,
 ) -> anyhow::Result<()> {
-    let Some(earned) = store::booking_points(tx, e.booking_id).await? else {
-        let void = NewBookingPoints {
-            booking: e.booking_id,
-            user: e.user_id,
-            total_cents: 0,
-            tier: Tier::Bronze,
-            points: 0,
-            status: "void",
-        };
-        store::insert_booking_points(tx, &void, now).await?;
-        return Ok(());
+    let earned = match store::booking_points(tx, e.booking_id).await? {
+        Some(earned) => earned,
+        None => {
+            let void = NewBookingPoints {
+                booking: e.booking_id,
+                user: e.user_id,
+                total_cents: 0,
+                tier: Tier::Bronze,
+                points: 0,
+                status: "void",
+            };
+            if store::insert_booking_points(tx, &void, now).await? {
+                return Ok(());
+            }
+            // The confirmation committed in between (another replica): reverse what it earned.
+            store::booking_points(tx, e.booking_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("booking {} vanished", e.booking_id))?
+        }
     };
     if earned.status != "awarded" || !store::reverse_booking_points(tx, e.booking_id, now).await? {
         return Ok(());

@@ -2,7 +2,7 @@
 //! A balance changes only in [`move_points`], which writes the ledger row with it.
 
 use platform::{
-    db::{Db, is_unique_violation, uuid_column as uuid},
+    db::{Db, uuid_column as uuid},
     pagination::PageRequest,
     time::{from_ms, to_ms},
 };
@@ -221,9 +221,9 @@ pub async fn ledger(db: &Db, user: Uuid, page: PageRequest) -> anyhow::Result<(V
 /// tests look at): `(user, balance, sum)`.
 pub async fn unbalanced(db: &Db) -> anyhow::Result<Vec<(Uuid, i64, i64)>> {
     let rows = sqlx::query(
-        "SELECT a.user_id, a.points, COALESCE(SUM(l.points), 0) AS total FROM accounts a \
+        "SELECT a.user_id, a.points, CAST(COALESCE(SUM(l.points), 0) AS BIGINT) AS total FROM accounts a \
          LEFT JOIN ledger l ON l.user_id = a.user_id GROUP BY a.user_id, a.points \
-         HAVING a.points <> COALESCE(SUM(l.points), 0)",
+         HAVING a.points <> CAST(COALESCE(SUM(l.points), 0) AS BIGINT)",
     )
     .fetch_all(&db.pool)
     .await?;
@@ -336,10 +336,12 @@ fn redemption_from(row: &AnyRow) -> anyhow::Result<Redemption> {
     })
 }
 
-/// Insert a redemption; false when its code is taken (draw another).
+/// Insert a redemption; false when its code is taken (draw another). ON CONFLICT rather than
+/// catching the violation, which would abort a PostgreSQL transaction.
 pub async fn insert_redemption(tx: &mut AnyConnection, r: &Redemption) -> anyhow::Result<bool> {
     let inserted = sqlx::query(
-        "INSERT INTO redemptions (id, user_id, reward_id, code, points_spent, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO redemptions (id, user_id, reward_id, code, points_spent, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (code) DO NOTHING",
     )
     .bind(r.id.to_string())
     .bind(r.user_id.to_string())
@@ -348,12 +350,8 @@ pub async fn insert_redemption(tx: &mut AnyConnection, r: &Redemption) -> anyhow
     .bind(r.points_spent)
     .bind(to_ms(r.created_at))
     .execute(tx)
-    .await;
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 pub async fn redemption_by_code(db: &Db, code: &str) -> anyhow::Result<Option<Redemption>> {

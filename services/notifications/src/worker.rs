@@ -16,8 +16,9 @@ use crate::{
 /// How long a claim lasts: longer than any send (SMTP's timeout), so only a dead sender's
 /// claim runs out.
 const LEASE_MS: i64 = 120_000;
-/// Deliveries claimed per round, and sent at once.
-const BATCH: i64 = 32;
+/// Deliveries claimed per round, all sent at once: a claim is never left waiting for a slot
+/// while its lease runs.
+const BATCH: i64 = 8;
 const IN_FLIGHT: usize = 8;
 
 /// How often the backlog gauges are refreshed (a count over the log, not to be paid per round).
