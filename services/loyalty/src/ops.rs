@@ -209,33 +209,37 @@ pub struct RewardChange<'a> {
     pub active: Option<bool>,
 }
 
+/// Change a reward. The write is conditional on the stock it read, so a redemption that takes
+/// one in between is never undone by the edit: the change is applied again over the new row.
 pub async fn update_reward(
     state: &AppState,
     id: Uuid,
     change: RewardChange<'_>,
 ) -> Result<Reward, LoyaltyError> {
-    let mut conn = state.db.pool.acquire().await?;
-    let current = store::reward(&mut conn, id).await?.ok_or(LoyaltyError::NotFound("reward"))?;
-    drop(conn);
-    let next = Reward {
-        name: change.name.map_or(current.name.clone(), str::to_owned),
-        description: change.description.map_or(current.description.clone(), str::to_owned),
-        points_cost: change.points_cost.unwrap_or(current.points_cost),
-        stock: change.stock.unwrap_or(current.stock),
-        active: change.active.unwrap_or(current.active),
-        ..current
-    };
-    check(&RewardInput {
-        name: &next.name,
-        description: &next.description,
-        points_cost: next.points_cost,
-        stock: next.stock,
-        active: next.active,
-    })?;
-    if !store::update_reward(&state.db, &next, state.clock.now_ms()).await? {
-        return Err(LoyaltyError::NotFound("reward"));
+    for _ in 0..5 {
+        let mut conn = state.db.pool.acquire().await?;
+        let current = store::reward(&mut conn, id).await?.ok_or(LoyaltyError::NotFound("reward"))?;
+        drop(conn);
+        let next = Reward {
+            name: change.name.map_or(current.name.clone(), str::to_owned),
+            description: change.description.map_or(current.description.clone(), str::to_owned),
+            points_cost: change.points_cost.unwrap_or(current.points_cost),
+            stock: change.stock.unwrap_or(current.stock),
+            active: change.active.unwrap_or(current.active),
+            ..current.clone()
+        };
+        check(&RewardInput {
+            name: &next.name,
+            description: &next.description,
+            points_cost: next.points_cost,
+            stock: next.stock,
+            active: next.active,
+        })?;
+        if store::update_reward(&state.db, &next, current.stock, state.clock.now_ms()).await? {
+            return Ok(next);
+        }
     }
-    Ok(next)
+    Err(LoyaltyError::Internal(anyhow::anyhow!("reward {id} kept changing under the edit")))
 }
 
 pub async fn reward(state: &AppState, who: Option<&AuthUser>, id: Uuid) -> Result<Reward, LoyaltyError> {

@@ -288,11 +288,12 @@ pub async fn rewards(db: &Db, with_inactive: bool, page: PageRequest) -> anyhow:
     Ok((rows.iter().map(reward_from).collect::<anyhow::Result<_>>()?, total))
 }
 
-/// Write an admin's change of a reward.
-pub async fn update_reward(db: &Db, r: &Reward, now: i64) -> anyhow::Result<bool> {
+/// Write an admin's change of a reward if its stock is still `read_stock`; false when a
+/// redemption took one meanwhile (or the reward is gone).
+pub async fn update_reward(db: &Db, r: &Reward, read_stock: Option<i64>, now: i64) -> anyhow::Result<bool> {
     let n = sqlx::query(
         "UPDATE rewards SET name = $1, description = $2, points_cost = $3, stock = $4, active = $5, updated_at = $6 \
-         WHERE id = $7",
+         WHERE id = $7 AND (stock = $8 OR (stock IS NULL AND $9))",
     )
     .bind(&r.name)
     .bind(&r.description)
@@ -301,6 +302,8 @@ pub async fn update_reward(db: &Db, r: &Reward, now: i64) -> anyhow::Result<bool
     .bind(i64::from(r.active))
     .bind(now)
     .bind(r.id.to_string())
+    .bind(read_stock.unwrap_or(-1))
+    .bind(read_stock.is_none())
     .execute(&db.pool)
     .await?
     .rows_affected();

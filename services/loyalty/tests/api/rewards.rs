@@ -155,3 +155,28 @@ async fn concurrent_redemptions_never_spend_more_than_the_balance() {
     assert_eq!(sys.get(&format!("/api/v1/loyalty/users/{user}"), Some(&token)).await.status, 403);
     assert_balanced(&sys).await;
 }
+
+/// An admin's edit read the stock before a redemption took one: its write misses (and the edit
+/// is applied again over the new row), so the redemption is never undone.
+#[tokio::test]
+async fn an_edit_never_puts_back_stock_a_redemption_took() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let ticket = reward(&sys, &admin, json!({"name": "Free ticket", "points_cost": 30, "stock": 2})).await;
+    let id: Uuid = ticket["id"].as_str().expect("id").parse().expect("uuid");
+    let db = sys.db("loyalty");
+    let mut conn = db.pool.acquire().await.expect("conn");
+    let read = loyalty::store::reward(&mut conn, id).await.expect("query").expect("the reward");
+    drop(conn);
+    let (token, _) = member_with(&sys, 100).await;
+    let path = format!("/api/v1/rewards/{id}/redeem");
+    assert_eq!(sys.post(&path, json!({}), Some(&token)).await.status, 201);
+    let stale = loyalty::domain::Reward { name: "Renamed".into(), ..read.clone() };
+    let wrote = loyalty::store::update_reward(&db, &stale, read.stock, platform::time::now_ms())
+        .await
+        .expect("update");
+    assert!(!wrote, "the stock changed since it was read");
+    let renamed = sys.patch(&format!("/api/v1/rewards/{id}"), json!({"name": "Renamed"}), Some(&admin)).await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!((renamed.body["name"].clone(), renamed.body["stock"].clone()), (json!("Renamed"), json!(1)));
+}
