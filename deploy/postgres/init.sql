@@ -8,3 +8,4 @@ CREATE DATABASE streaming;
 CREATE DATABASE reviews;
 CREATE DATABASE loyalty;
 CREATE DATABASE notifications;
+CREATE DATABASE analytics;

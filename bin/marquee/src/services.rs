@@ -21,6 +21,7 @@ pub const SERVICES: &[&str] = &[
     "reviews",
     "loyalty",
     "notifications",
+    "analytics",
 ];
 
 /// `marquee serve`'s default port for a service (the registry's).
@@ -63,6 +64,7 @@ pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
         "reviews" => Ok(reviews::migrator()),
         "loyalty" => Ok(loyalty::migrator()),
         "notifications" => Ok(notifications::migrator()),
+        "analytics" => Ok(analytics::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -84,6 +86,7 @@ pub async fn build(
         "reviews" => reviews::build(platform, db, bus).await,
         "loyalty" => loyalty::build(platform, db, bus).await,
         "notifications" => notifications::build(platform, db, bus).await,
+        "analytics" => analytics::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

@@ -162,7 +162,8 @@ pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
     urls.insert(gateway::SERVICE, gateway_url.clone());
 
     let retry = RetryPolicy::from_settings(&settings)?;
-    let in_process: Arc<dyn EventBus> = Arc::new(InProcessBus::new(retry));
+    let held = Arc::new(InProcessBus::held(retry));
+    let in_process: Arc<dyn EventBus> = held.clone();
     if let Broker::RabbitMq { url, namespace } = &config.broker {
         RabbitBus::new(url, namespace, retry).declare_consumers(&services::consumers()).await?;
     }
@@ -174,6 +175,8 @@ pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
         buses.insert(service, bus);
         databases.insert(service, db);
     }
+    // Every service has subscribed: the events of their seeding reach all of them.
+    held.open();
 
     let platform = Platform::new(gateway::SERVICE, settings.clone(), shutdown.clone())?;
     let app = gateway::build(&platform)?;

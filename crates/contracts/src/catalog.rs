@@ -11,6 +11,12 @@ pub struct MovieChanged {
     pub runtime_minutes: i64,
     pub genres: Vec<String>,
     pub streamable: bool,
+    /// Who made it and who is in it, for content similarity (absent from events from before
+    /// they were added).
+    #[serde(default)]
+    pub director: String,
+    #[serde(default)]
+    pub cast: Vec<String>,
 }
 
 /// `movie.deleted`: the movie is gone from listings (it stays for history).

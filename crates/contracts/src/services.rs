@@ -79,8 +79,28 @@ pub const NOTIFICATIONS: ServiceSpec = ServiceSpec {
         TIER_CHANGED,
     ],
 };
-pub const ANALYTICS: ServiceSpec =
-    ServiceSpec { name: "analytics", port: 8090, prefixes: &["analytics"], consumes: &[] };
+pub const ANALYTICS: ServiceSpec = ServiceSpec {
+    name: "analytics",
+    port: 8090,
+    prefixes: &["analytics"],
+    consumes: &[
+        USER_REGISTERED,
+        MOVIE_CREATED,
+        MOVIE_UPDATED,
+        MOVIE_DELETED,
+        SHOWTIME_SCHEDULED,
+        SHOWTIME_CANCELLED,
+        BOOKING_CONFIRMED,
+        BOOKING_CANCELLED,
+        BOOKING_EXPIRED,
+        PAYMENT_SUCCEEDED,
+        PAYMENT_REFUNDED,
+        SUBSCRIPTION_ACTIVATED,
+        SUBSCRIPTION_CANCELLED,
+        PLAYBACK_STARTED,
+        PLAYBACK_STOPPED,
+    ],
+};
 pub const RECOMMENDATIONS: ServiceSpec =
     ServiceSpec { name: "recommendations", port: 8091, prefixes: &["recommendations"], consumes: &[] };
 pub const BACKUP: ServiceSpec =

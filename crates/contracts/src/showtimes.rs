@@ -18,6 +18,10 @@ pub struct ShowtimeScheduled {
     pub price_cents: i64,
     pub currency: String,
     pub capacity: i64,
+    /// The theater's IANA time zone, so consumers can tell its local day (absent from events
+    /// from before it was added: read as UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// `showtime.cancelled`: booking cancels and refunds every booking of it.

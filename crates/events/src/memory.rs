@@ -31,11 +31,34 @@ pub struct InProcessBus {
     consumers: RwLock<Vec<Queue>>,
     locals: RwLock<Vec<LocalSubscription>>,
     retry: RetryPolicy,
+    /// Publishing waits until this is true: see [`InProcessBus::held`].
+    open: tokio::sync::watch::Sender<bool>,
 }
 
 impl InProcessBus {
     pub fn new(retry: RetryPolicy) -> Self {
-        Self { consumers: RwLock::default(), locals: RwLock::default(), retry }
+        Self {
+            consumers: RwLock::default(),
+            locals: RwLock::default(),
+            retry,
+            open: tokio::sync::watch::Sender::new(true),
+        }
+    }
+
+    /// A bus whose publishers wait until [`InProcessBus::open`]. An event goes only to the
+    /// consumers subscribed when it is published; RabbitMQ's queues are declared before anything
+    /// is published, and this is the same guarantee for a system whose services start one by
+    /// one: a relay that would deliver the first service's seed data before the last service
+    /// has subscribed waits instead.
+    pub fn held(retry: RetryPolicy) -> Self {
+        let bus = Self::new(retry);
+        bus.open.send_replace(false);
+        bus
+    }
+
+    /// Let publishers through (every consumer has subscribed).
+    pub fn open(&self) {
+        self.open.send_replace(true);
     }
 
     fn consumers_of(&self, event_type: &str) -> Vec<Queue> {
@@ -47,6 +70,8 @@ impl InProcessBus {
 #[async_trait::async_trait]
 impl EventBus for InProcessBus {
     async fn publish(&self, event: &CloudEvent) -> anyhow::Result<()> {
+        let mut open = self.open.subscribe();
+        open.wait_for(|open| *open).await.context("the in-process bus is gone")?;
         let locals: Vec<_> = self
             .locals
             .read()

@@ -38,6 +38,7 @@ pub mod server;
 pub mod settings;
 pub mod telemetry;
 pub mod time;
+pub mod zones;
 
 pub use problem::{FieldError, Problem};
 pub use settings::Settings;

@@ -113,6 +113,8 @@ pub fn changed(movie: &Movie) -> MovieChanged {
         runtime_minutes: movie.runtime_minutes,
         genres: movie.genres.clone(),
         streamable: movie.streamable,
+        director: movie.director.clone(),
+        cast: movie.cast.clone(),
     }
 }
 

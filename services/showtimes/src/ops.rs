@@ -188,6 +188,7 @@ pub async fn schedule(state: &AppState, input: ShowtimeInput) -> Result<Showtime
         price_cents: showtime.price_cents,
         currency: showtime.currency.clone(),
         capacity,
+        timezone: Some(showtime.timezone.clone()),
     };
     work.emit(SHOWTIME_SCHEDULED, showtime.id.to_string(), &payload).await?;
     work.commit().await?;

@@ -155,6 +155,9 @@ async fn writes_emit_events_with_what_other_services_need() {
     let created: serde_json::Value = serde_json::from_str(&rows[0].1).expect("json");
     assert_eq!(
         created["data"],
-        json!({"movie_id": id, "title": "Evented", "runtime_minutes": 120, "genres": ["drama"], "streamable": false})
+        json!({
+            "movie_id": id, "title": "Evented", "runtime_minutes": 120, "genres": ["drama"], "streamable": false,
+            "director": "Some Director", "cast": ["Lead Actor", "Second Actor"]
+        })
     );
 }
