@@ -38,6 +38,7 @@ export MARQUEE_REVIEWS_URL=http://127.0.0.1:9087
 export MARQUEE_LOYALTY_URL=http://127.0.0.1:9088
 export MARQUEE_NOTIFICATIONS_URL=http://127.0.0.1:9089
 export MARQUEE_ANALYTICS_URL=http://127.0.0.1:9090
+export MARQUEE_RECOMMENDATIONS_URL=http://127.0.0.1:9091
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
@@ -62,6 +63,7 @@ serve reviews 9087
 serve loyalty 9088
 MARQUEE_DATA_DIR="$STATE/notifications" serve notifications 9089   # its mail/
 serve analytics 9090
+serve recommendations 9091
 serve gateway "$PORT"
 serve gateway "$((PORT + 1))"
 echo "Marquee (distributed) on http://127.0.0.1:$PORT and :$((PORT + 1)); database $DB, namespace $MARQUEE_AMQP_NAMESPACE"

@@ -9,3 +9,4 @@ CREATE DATABASE reviews;
 CREATE DATABASE loyalty;
 CREATE DATABASE notifications;
 CREATE DATABASE analytics;
+CREATE DATABASE recommendations;

@@ -22,6 +22,7 @@ pub const SERVICES: &[&str] = &[
     "loyalty",
     "notifications",
     "analytics",
+    "recommendations",
 ];
 
 /// `marquee serve`'s default port for a service (the registry's).
@@ -65,6 +66,7 @@ pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
         "loyalty" => Ok(loyalty::migrator()),
         "notifications" => Ok(notifications::migrator()),
         "analytics" => Ok(analytics::migrator()),
+        "recommendations" => Ok(recommendations::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -87,6 +89,7 @@ pub async fn build(
         "loyalty" => loyalty::build(platform, db, bus).await,
         "notifications" => notifications::build(platform, db, bus).await,
         "analytics" => analytics::build(platform, db, bus).await,
+        "recommendations" => recommendations::build(platform, db, bus).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

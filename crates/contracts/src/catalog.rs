@@ -3,6 +3,28 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The genres the catalog's schema seeds (docs/api.md); a slug outside this list is a 422 there.
+pub const GENRES: &[&str] = &[
+    "action",
+    "adventure",
+    "animation",
+    "comedy",
+    "crime",
+    "documentary",
+    "drama",
+    "family",
+    "fantasy",
+    "history",
+    "horror",
+    "music",
+    "mystery",
+    "romance",
+    "science-fiction",
+    "thriller",
+    "war",
+    "western",
+];
+
 /// `movie.created` and `movie.updated`: what other services need to know of a movie.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MovieChanged {

@@ -101,8 +101,24 @@ pub const ANALYTICS: ServiceSpec = ServiceSpec {
         PLAYBACK_STOPPED,
     ],
 };
-pub const RECOMMENDATIONS: ServiceSpec =
-    ServiceSpec { name: "recommendations", port: 8091, prefixes: &["recommendations"], consumes: &[] };
+pub const RECOMMENDATIONS: ServiceSpec = ServiceSpec {
+    name: "recommendations",
+    port: 8091,
+    prefixes: &["recommendations"],
+    consumes: &[
+        MOVIE_CREATED,
+        MOVIE_UPDATED,
+        MOVIE_DELETED,
+        SHOWTIME_SCHEDULED,
+        SHOWTIME_CANCELLED,
+        BOOKING_CONFIRMED,
+        PLAYBACK_STARTED,
+        PLAYBACK_STOPPED,
+        REVIEW_POSTED,
+        REVIEW_UPDATED,
+        REVIEW_DELETED,
+    ],
+};
 pub const BACKUP: ServiceSpec =
     ServiceSpec { name: "backup", port: 8092, prefixes: &["backups"], consumes: &[] };
 

@@ -69,9 +69,9 @@ impl Range {
         let mut errors = Vec::new();
         let mut day = |field: &str, value: Option<&str>| match value.map(parse_day) {
             None => None,
-            Some(Some(d)) => Some(d),
-            Some(None) => {
-                errors.push(FieldError::new(field, "must be a date such as 2026-12-01"));
+            Some(Some(d)) if (2000..=2100).contains(&d.year()) => Some(d),
+            Some(_) => {
+                errors.push(FieldError::new(field, "must be a date from 2000-01-01 to 2100-12-31"));
                 None
             }
         };
@@ -516,6 +516,7 @@ mod tests {
         assert_eq!((default.from, default.to), (date!(2026 - 11 - 03), today));
         assert!(Range::parse(Some("2026-12-03"), Some("2026-12-02"), today).is_err());
         assert!(Range::parse(Some("yesterday"), None, today).is_err());
+        assert!(Range::parse(Some("1999-12-31"), None, today).is_err(), "the years the schema states");
         let long = Range::parse(Some("2000-01-01"), Some("2100-12-31"), today).expect("ok");
         assert!(long.periods(Interval::Day).is_err());
         assert!(long.periods(Interval::Month).is_err(), "1,212 months");

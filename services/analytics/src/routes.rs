@@ -249,7 +249,7 @@ pub async fn occupancy(
     ApiQuery(days): ApiQuery<Days>,
     ApiQuery(q): ApiQuery<OccupancyQuery>,
 ) -> Result<Response, Problem> {
-    let page = PageRequest::for_operators(q.page, q.per_page)?;
+    let page = PageRequest::new(q.page, q.per_page)?;
     let shows = ops::occupancy(&state, q.theater_id, days.from.as_deref(), days.to.as_deref(), page).await?;
     let rows = shows.items.clone();
     Ok(answer(&headers, &shows, &rows, "occupancy"))

@@ -5,26 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The genres the schema seeds (docs/api.md); a slug outside this list is a 422.
-pub const GENRES: &[&str] = &[
-    "action",
-    "adventure",
-    "animation",
-    "comedy",
-    "crime",
-    "documentary",
-    "drama",
-    "family",
-    "fantasy",
-    "history",
-    "horror",
-    "music",
-    "mystery",
-    "romance",
-    "science-fiction",
-    "thriller",
-    "war",
-    "western",
-];
+pub use contracts::catalog::GENRES;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Movie {
