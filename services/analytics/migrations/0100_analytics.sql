@@ -122,3 +122,14 @@ CREATE TABLE spend (
     net_cents  BIGINT NOT NULL,
     PRIMARY KEY (user_id, currency)
 );
+
+-- Rebuilds asked for: each runs in the background, in one transaction.
+CREATE TABLE rebuilds (
+    id           TEXT PRIMARY KEY,
+    status       TEXT NOT NULL,             -- running | done | failed
+    events       BIGINT NOT NULL,           -- archived events replayed
+    took_ms      BIGINT NOT NULL,
+    error        TEXT,
+    started_at   BIGINT NOT NULL,
+    finished_at  BIGINT
+);

@@ -228,9 +228,11 @@ pub struct SubscriptionPoint {
     pub started: i64,
     /// Renewals paid in the period.
     pub renewed: i64,
-    /// Cancellations in the period (at the customer's request, a refund or a failed renewal).
+    /// Subscriptions cancelled in the period (at the customer's request, by a refund or a failed
+    /// renewal), each once.
     pub cancelled: i64,
-    /// `cancelled ÷ active_at_start`; null when none were active.
+    /// Of those active at the start, the share cancelled during the period; null when none were
+    /// active.
     pub churn_rate: Option<f64>,
 }
 
@@ -340,12 +342,18 @@ pub struct Dashboard {
     pub currency: String,
 }
 
-/// `POST /analytics/rebuild`.
+/// A rebuild: `POST /analytics/rebuild` starts one, `GET /analytics/rebuilds/{id}` follows it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Rebuilt {
-    /// Archived events replayed.
+pub struct Rebuild {
+    pub id: Uuid,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Archived events replayed (when done).
     pub events: i64,
     pub took_ms: i64,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
 }
 
 /// A list row as CSV: the header names and the cells, in the same order.

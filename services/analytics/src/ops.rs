@@ -14,7 +14,7 @@ use crate::{
     AppState,
     domain::{
         DAY_MS, Dashboard, INACTIVE_AFTER_DAYS, Interval, MovieMetrics, Occupancy, PlaysPoint, PopularMovie,
-        Range, Rebuilt, RevenuePoint, Segment, SegmentMember, Segments, SubscriptionPoint, UserBehavior,
+        Range, Rebuild, RevenuePoint, Segment, SegmentMember, Segments, SubscriptionPoint, UserBehavior,
         day_start_ms, parse_day, period_of, ratio, rfc3339_opt,
     },
     error::AnalyticsError,
@@ -102,7 +102,8 @@ pub async fn plays(state: &AppState, q: SeriesQuery<'_>) -> Result<Vec<PlaysPoin
         .collect())
 }
 
-/// Active subscriptions at each period's edges, and what started, renewed and ended in it.
+/// Active subscriptions at each period's edges, and what started, renewed and was cancelled in
+/// it; churn is the share of those active at the start that were cancelled during it.
 pub async fn subscriptions(
     state: &AppState,
     q: SeriesQuery<'_>,
@@ -118,6 +119,7 @@ pub async fn subscriptions(
     let n = starts.len();
     let mut active = vec![0i64; n + 1];
     let (mut started, mut renewed, mut cancelled) = (vec![0i64; n], vec![0i64; n], vec![0i64; n]);
+    let mut churned = vec![0i64; n];
     let period = |at: i64| edges[..n].partition_point(|e| *e <= at).checked_sub(1);
     let mut i = 0;
     while i < history.len() {
@@ -127,21 +129,32 @@ pub async fn subscriptions(
             j += 1;
         }
         let events = &history[i..j];
+        // Whether this subscription was active at each edge, and cancelled in each period (once
+        // however many cancellations it had there: a customer's, then a refund's).
+        let was_active: Vec<bool> = edges
+            .iter()
+            .map(|edge| {
+                let t = (*edge).min(now);
+                let latest = events.iter().rev().find(|(_, _, at, _)| *at <= t);
+                latest.is_some_and(|(_, _, _, end)| *end > t)
+            })
+            .collect();
+        let mut cancelled_in = vec![false; n];
         for (k, (_, kind, at, _)) in events.iter().enumerate() {
             if let Some(p) = period(*at) {
                 match (kind.as_str(), k) {
                     ("activated", 0) => started[p] += 1,
                     ("activated", _) => renewed[p] += 1,
-                    _ => cancelled[p] += 1,
+                    _ => cancelled_in[p] = true,
                 }
             }
         }
-        for (e, edge) in edges.iter().enumerate() {
-            let t = (*edge).min(now);
-            let latest = events.iter().rev().find(|(_, _, at, _)| *at <= t);
-            if latest.is_some_and(|(_, _, _, end)| *end > t) {
-                active[e] += 1;
-            }
+        for p in 0..n {
+            cancelled[p] += i64::from(cancelled_in[p]);
+            churned[p] += i64::from(cancelled_in[p] && was_active[p]);
+        }
+        for (e, on) in was_active.iter().enumerate() {
+            active[e] += i64::from(*on);
         }
         i = j;
     }
@@ -153,7 +166,7 @@ pub async fn subscriptions(
             started: started[p],
             renewed: renewed[p],
             cancelled: cancelled[p],
-            churn_rate: (active[p] > 0).then(|| ratio(cancelled[p], active[p])),
+            churn_rate: (active[p] > 0).then(|| ratio(churned[p], active[p])),
         })
         .collect())
 }
@@ -342,14 +355,46 @@ pub async fn members(
 
 /// How many archived events a rebuild reads at a time.
 const REPLAY_BATCH: i64 = 500;
+/// A rebuild "running" for longer than this was cut off by a stop (its transaction rolled back).
+const REBUILD_GIVE_UP_MS: i64 = 3600 * 1000;
+
+/// Start a rebuild in the background; 409 while one is running. Its progress is at
+/// `GET /analytics/rebuilds/{id}`: a rebuild outlasts any request's timeout once the archive
+/// is large.
+pub async fn start_rebuild(state: &AppState) -> Result<Rebuild, AnalyticsError> {
+    let now = state.clock.now_ms();
+    store::fail_interrupted_rebuilds(&state.db, now - REBUILD_GIVE_UP_MS, now).await?;
+    if let Some(id) = store::running_rebuild(&state.db, now - REBUILD_GIVE_UP_MS).await? {
+        return Err(AnalyticsError::RebuildRunning(id));
+    }
+    let id = Uuid::now_v7();
+    store::insert_rebuild(&state.db, id, now).await?;
+    let background = state.clone();
+    tokio::spawn(async move {
+        let outcome = replay(&background).await.map_err(|e| format!("{e:#}"));
+        if let Err(e) = &outcome {
+            tracing::error!(rebuild_id = %id, error = %e, "analytics rebuild failed");
+        }
+        let now = background.clock.now_ms();
+        if let Err(e) = store::finish_rebuild(&background.db, id, outcome, now).await {
+            tracing::error!(rebuild_id = %id, error = format!("{e:#}"), "recording the rebuild's end failed");
+        }
+    });
+    rebuild(state, id).await
+}
+
+pub async fn rebuild(state: &AppState, id: Uuid) -> Result<Rebuild, AnalyticsError> {
+    store::rebuild(&state.db, id).await?.ok_or(AnalyticsError::NotFound("rebuild"))
+}
 
 /// Empty every read model and replay the archive into them, in one transaction: readers see
 /// the old numbers until it commits, then the new ones, never a half-built state, and no new
-/// event is applied meanwhile (it waits for the archive's lock and is applied after).
-pub async fn rebuild(state: &AppState) -> Result<Rebuilt, AnalyticsError> {
+/// event is applied meanwhile (it waits for the archive's lock and is applied after). The
+/// events replayed and how long it took.
+pub async fn replay(state: &AppState) -> anyhow::Result<(i64, i64)> {
     let started = Instant::now();
     let mut tx = state.db.begin_write().await?;
-    store::lock_archive(&state.db, &mut tx).await?;
+    store::lock_archive(&state.db, &mut tx, store::ArchiveLock::Rebuild).await?;
     store::clear_read_models(&mut tx).await?;
     let (mut after, mut events) = (String::new(), 0i64);
     loop {
@@ -357,7 +402,7 @@ pub async fn rebuild(state: &AppState) -> Result<Rebuilt, AnalyticsError> {
         let Some((last, _)) = batch.last() else { break };
         after = last.clone();
         for (_, payload) in &batch {
-            let event: CloudEvent = serde_json::from_str(payload).map_err(anyhow::Error::from)?;
+            let event: CloudEvent = serde_json::from_str(payload)?;
             projection::apply(&mut tx, &event).await?;
             events += 1;
         }
@@ -365,5 +410,5 @@ pub async fn rebuild(state: &AppState) -> Result<Rebuilt, AnalyticsError> {
     tx.commit().await?;
     let took_ms = started.elapsed().as_millis() as i64;
     tracing::info!(events, took_ms, "analytics rebuilt from its archive");
-    Ok(Rebuilt { events, took_ms })
+    Ok((events, took_ms))
 }

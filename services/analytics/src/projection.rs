@@ -73,12 +73,11 @@ pub async fn apply(tx: &mut AnyConnection, event: &CloudEvent) -> anyhow::Result
     }
 }
 
+/// Registering is not activity: someone who signed up and did nothing since is `inactive`.
 async fn registered(tx: &mut AnyConnection, user: Uuid, at: i64) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO users (user_id, registered_at, last_active_at) VALUES ($1, $2, $2) \
-         ON CONFLICT (user_id) DO UPDATE SET registered_at = excluded.registered_at, \
-         last_active_at = CASE WHEN users.last_active_at IS NULL OR users.last_active_at < excluded.last_active_at \
-                          THEN excluded.last_active_at ELSE users.last_active_at END",
+        "INSERT INTO users (user_id, registered_at, last_active_at) VALUES ($1, $2, NULL) \
+         ON CONFLICT (user_id) DO UPDATE SET registered_at = excluded.registered_at",
     )
     .bind(user.to_string())
     .bind(at)
@@ -254,7 +253,8 @@ async fn confirmed(tx: &mut AnyConnection, e: &BookingConfirmed) -> anyhow::Resu
          confirmed_at, cancelled_at, refunded_cents, end_reason, theater_id, local_day) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, NULL, $9, $10) \
          ON CONFLICT (booking_id) DO UPDATE SET tickets = excluded.tickets, total_cents = excluded.total_cents, \
-         confirmed_at = excluded.confirmed_at, theater_id = excluded.theater_id, local_day = excluded.local_day",
+         confirmed_at = excluded.confirmed_at, \
+         theater_id = COALESCE(excluded.theater_id, bookings.theater_id), local_day = excluded.local_day",
     )
     .bind(e.booking_id.to_string())
     .bind(e.user_id.to_string())
@@ -284,7 +284,8 @@ async fn ended(tx: &mut AnyConnection, e: &BookingEnded, at: i64) -> anyhow::Res
          confirmed_at, cancelled_at, refunded_cents, end_reason, theater_id, local_day) \
          VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, $7, $8, $9, $10, NULL) \
          ON CONFLICT (booking_id) DO UPDATE SET cancelled_at = excluded.cancelled_at, \
-         refunded_cents = excluded.refunded_cents, end_reason = excluded.end_reason",
+         refunded_cents = excluded.refunded_cents, end_reason = excluded.end_reason, \
+         theater_id = COALESCE(bookings.theater_id, excluded.theater_id)",
     )
     .bind(e.booking_id.to_string())
     .bind(e.user_id.to_string())

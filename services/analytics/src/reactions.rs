@@ -4,7 +4,10 @@
 use contracts::CloudEvent;
 use sqlx::AnyConnection;
 
-use crate::{AppState, projection, store};
+use crate::{
+    AppState, projection,
+    store::{self, ArchiveLock},
+};
 
 /// What analytics' queue takes (the registry's entry, so the broker and the code agree).
 pub const EVENTS: &[&str] = contracts::services::ANALYTICS.consumes;
@@ -16,6 +19,7 @@ pub struct Reactions {
 #[async_trait::async_trait]
 impl events::EventHandler for Reactions {
     async fn handle(&self, tx: &mut AnyConnection, event: &CloudEvent) -> anyhow::Result<()> {
+        store::lock_archive(&self.state.db, tx, ArchiveLock::Apply).await?;
         // The archive's key is the event's id too: an event it holds was applied already (the
         // inbox is per consumer, the archive is what a rebuild replays).
         if store::archive(tx, event, self.state.clock.now_ms()).await? {

@@ -4,7 +4,7 @@
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use platform::{
@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::{
     AppState,
     domain::{
-        CsvRow, Dashboard, Interval, MovieMetrics, Occupancy, PlaysPoint, PopularMovie, Rebuilt,
+        CsvRow, Dashboard, Interval, MovieMetrics, Occupancy, PlaysPoint, PopularMovie, Rebuild,
         RevenuePoint, Segment, SegmentMember, Segments, SubscriptionPoint, UserBehavior, to_csv,
     },
     ops::{self, SeriesQuery},
@@ -46,7 +46,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(segments))
         .routes(routes!(members))
         .routes(routes!(behavior))
-        .routes(routes!(rebuild));
+        .routes(routes!(rebuild))
+        .routes(routes!(rebuild_status));
     let (router, openapi) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     (router.with_state(state), openapi)
 }
@@ -323,12 +324,30 @@ pub async fn behavior(
     Ok(Json(ops::user(&state, id, q.currency.as_deref()).await?))
 }
 
-/// Recompute every read model from the archive of events received, in one transaction: the
-/// same numbers come back. Events arriving meanwhile wait and are applied after.
+/// Recompute every read model from the archive of events received, in the background and in
+/// one transaction: the same numbers come back. Events arriving meanwhile wait and are applied
+/// after. Follow it at the `Location` given.
 #[utoipa::path(post, path = "/analytics/rebuild", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, body = Rebuilt), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn rebuild(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Rebuilt>, Problem> {
-    Ok(Json(ops::rebuild(&state).await?))
+    responses((status = 202, body = Rebuild, headers(("location" = String, description = "where to follow it"))),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "`rebuild-running`: one is under way (`rebuild_id`)", body = Problem)))]
+pub async fn rebuild(State(state): State<AppState>, _admin: AdminUser) -> Result<Response, Problem> {
+    let started = ops::start_rebuild(&state).await?;
+    let location = HeaderValue::from_str(&format!("/api/v1/analytics/rebuilds/{}", started.id))
+        .unwrap_or(HeaderValue::from_static("/api/v1/analytics/rebuilds"));
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(started)).into_response())
+}
+
+/// A rebuild: `running`, then `done` (with the events replayed) or `failed` (with the error).
+#[utoipa::path(get, path = "/analytics/rebuilds/{id}", tag = "analytics", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Rebuild), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem)))]
+pub async fn rebuild_status(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    PathId(id): PathId,
+) -> Result<Json<Rebuild>, Problem> {
+    Ok(Json(ops::rebuild(&state, id).await?))
 }
 
 #[cfg(test)]

@@ -34,13 +34,104 @@ pub async fn archive(
     Ok(inserted == 1)
 }
 
-/// Hold off every writer of the archive until `tx` ends, so no event is applied while a rebuild
-/// is replaying (on SQLite the write transaction already excludes every other writer).
-pub async fn lock_archive(db: &Db, tx: &mut AnyConnection) -> anyhow::Result<()> {
+/// How a transaction holds the archive (PostgreSQL; on SQLite a write transaction already
+/// excludes every other writer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveLock {
+    /// An event being applied: one at a time across replicas, since a fact is placed by
+    /// reading what earlier events left (a payment's theater is its booking's showtime's), and
+    /// two transactions that cannot see each other's rows would each leave it unplaced.
+    /// Readers are not held up.
+    Apply,
+    /// A rebuild: no event is applied until it commits.
+    Rebuild,
+}
+
+pub async fn lock_archive(db: &Db, tx: &mut AnyConnection, lock: ArchiveLock) -> anyhow::Result<()> {
     if db.engine() == platform::db::Engine::Postgres {
-        sqlx::query("LOCK TABLE archive IN EXCLUSIVE MODE").execute(&mut *tx).await?;
+        let sql = match lock {
+            ArchiveLock::Apply => "LOCK TABLE archive IN SHARE ROW EXCLUSIVE MODE",
+            ArchiveLock::Rebuild => "LOCK TABLE archive IN EXCLUSIVE MODE",
+        };
+        sqlx::query(sql).execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// A rebuild as `GET /analytics/rebuilds/{id}` shows it.
+pub async fn insert_rebuild(db: &Db, id: uuid::Uuid, now: i64) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO rebuilds (id, status, events, took_ms, error, started_at, finished_at) VALUES ($1, 'running', 0, 0, NULL, $2, NULL)")
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn finish_rebuild(
+    db: &Db,
+    id: uuid::Uuid,
+    outcome: Result<(i64, i64), String>,
+    now: i64,
+) -> anyhow::Result<()> {
+    let (status, events, took, error) = match outcome {
+        Ok((events, took)) => ("done", events, took, None),
+        Err(e) => ("failed", 0, 0, Some(e)),
+    };
+    sqlx::query("UPDATE rebuilds SET status = $1, events = $2, took_ms = $3, error = $4, finished_at = $5 WHERE id = $6")
+        .bind(status)
+        .bind(events)
+        .bind(took)
+        .bind(error)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// A rebuild still running that started after `since`, if any.
+pub async fn running_rebuild(db: &Db, since: i64) -> anyhow::Result<Option<uuid::Uuid>> {
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM rebuilds WHERE status = 'running' AND started_at > $1")
+            .bind(since)
+            .fetch_optional(&db.pool)
+            .await?;
+    id.map(|s| s.parse().map_err(anyhow::Error::from)).transpose()
+}
+
+/// Rebuilds left running by a process that stopped (before `before`): their transaction was
+/// rolled back, so nothing of them remains.
+pub async fn fail_interrupted_rebuilds(db: &Db, before: i64, now: i64) -> anyhow::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE rebuilds SET status = 'failed', error = 'interrupted', finished_at = $1 WHERE status = 'running' AND started_at <= $2",
+    )
+    .bind(now)
+    .bind(before)
+    .execute(&db.pool)
+    .await?
+    .rows_affected())
+}
+
+pub async fn rebuild(db: &Db, id: uuid::Uuid) -> anyhow::Result<Option<crate::domain::Rebuild>> {
+    let row = sqlx::query(
+        "SELECT id, status, events, took_ms, error, started_at, finished_at FROM rebuilds WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| {
+        Ok(crate::domain::Rebuild {
+            id: uuid(&r, "id")?,
+            status: r.try_get("status")?,
+            events: r.try_get("events")?,
+            took_ms: r.try_get("took_ms")?,
+            error: r.try_get("error")?,
+            started_at: rfc3339_opt(r.try_get("started_at")?).unwrap_or_default(),
+            finished_at: rfc3339_opt(r.try_get("finished_at")?),
+        })
+    })
+    .transpose()
 }
 
 pub async fn clear_read_models(tx: &mut AnyConnection) -> anyhow::Result<()> {

@@ -20,7 +20,8 @@ CREATE TABLE interactions (
     booked          INTEGER NOT NULL,
     watched_permille BIGINT,                -- how far they watched, 0 to 1000; NULL: never played
     rating          BIGINT,                 -- 1 to 10; NULL: none (or deleted)
-    rating_version  BIGINT NOT NULL,
+    rating_review   TEXT NOT NULL,          -- the review it is from (UUID v7; the nil UUID: none)
+    rating_version  BIGINT NOT NULL,        -- that review's version
     last_at         BIGINT NOT NULL,
     PRIMARY KEY (user_id, movie_id)
 );

@@ -43,7 +43,9 @@ pub struct Live {
     users: HashMap<Uuid, HashMap<u32, Signal>>,
     shows: HashMap<Uuid, Show>,
     /// Bookings whose showtime is not known yet: showtime → users.
-    waiting: HashMap<Uuid, Vec<Uuid>>,
+    waiting: HashMap<Uuid, HashSet<Uuid>>,
+    /// Showtimes cancelled, also those whose schedule was not heard of yet.
+    cancelled: HashSet<Uuid>,
     theaters: HashMap<Uuid, HashSet<Uuid>>,
 }
 
@@ -70,9 +72,13 @@ impl Live {
                     || old.director != facts.movie.director
                     || old.cast != facts.movie.cast
             };
+            let first = self.changed_at[i] == i64::MIN;
             self.movies[i] = facts.movie;
             self.changed_at[i] = facts.changed_at;
-            if content_changed {
+            if first {
+                // A movie's first description: added as it comes (loading thousands stays linear).
+                self.content.add(i as u32, &self.movies[i]);
+            } else if content_changed {
                 self.content = ContentIndex::build(&self.movies);
             }
         }
@@ -90,7 +96,7 @@ impl Live {
     }
 
     pub fn show(&mut self, id: Uuid, show: Show) {
-        let cancelled = self.shows.get(&id).is_some_and(|s| s.cancelled) || show.cancelled;
+        let cancelled = self.cancelled.contains(&id) || show.cancelled;
         let theater = show.theater;
         self.shows.insert(id, Show { cancelled, ..show });
         for user in self.waiting.remove(&id).unwrap_or_default() {
@@ -99,6 +105,7 @@ impl Live {
     }
 
     pub fn show_cancelled(&mut self, id: Uuid) {
+        self.cancelled.insert(id);
         if let Some(s) = self.shows.get_mut(&id) {
             s.cancelled = true;
         }
@@ -111,14 +118,21 @@ impl Live {
                 let theater = show.theater;
                 self.theaters.entry(user).or_default().insert(theater);
             }
-            None => self.waiting.entry(showtime).or_default().push(user),
+            None => {
+                self.waiting.entry(showtime).or_default().insert(user);
+            }
         }
     }
 
-    /// Every positive or negative signal, as the model is built from.
+    /// Every positive or negative signal, as the model is built from: users by id and movies by
+    /// id, so every replica sums the same numbers in the same order and gets the same model.
     fn interactions(&self) -> Vec<Interaction> {
         let mut out = Vec::with_capacity(self.users.values().map(HashMap::len).sum());
-        for (u, signals) in self.users.values().enumerate() {
+        let mut users: Vec<(&Uuid, &HashMap<u32, Signal>)> = self.users.iter().collect();
+        users.sort_unstable_by_key(|(id, _)| **id);
+        for (u, (_, signals)) in users.into_iter().enumerate() {
+            let mut signals: Vec<(&u32, &Signal)> = signals.iter().collect();
+            signals.sort_unstable_by_key(|(m, _)| self.movies[**m as usize].id);
             for (m, s) in signals {
                 out.push(Interaction { user: u as u32, movie: *m, weight: s.weight(), at: s.last_at });
             }
@@ -228,8 +242,9 @@ impl Engine {
     pub fn recommend(&self, user: Uuid, limit: usize, cinema: bool, now: i64) -> Vec<Pick> {
         let model = self.model();
         let live = self.live.read().unwrap_or_else(|p| p.into_inner());
-        let profile: Vec<(u32, Signal)> =
+        let mut profile: Vec<(u32, Signal)> =
             live.users.get(&user).map(|s| s.iter().map(|(m, s)| (*m, *s)).collect()).unwrap_or_default();
+        profile.sort_unstable_by_key(|(m, _)| live.movies[*m as usize].id);
         let view = View { movies: &live.movies, content: &live.content, model: &model };
         let suggestions = if cinema {
             let mine = live.theaters.get(&user);

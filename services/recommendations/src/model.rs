@@ -30,9 +30,11 @@ pub struct Signal {
     pub booked: bool,
     /// How far they watched, 0 to 1 (None: never played).
     pub watched: Option<f32>,
-    /// Their review's rating, 1 to 10, and the review's version (a later version wins; a deleted
-    /// review leaves `rating` None at its version).
+    /// Their review's rating, 1 to 10, with the review and its version: a later review (ids are
+    /// UUID v7, so later sorts higher) or a later version of the same one wins; a deleted review
+    /// leaves `rating` None at its version.
     pub rating: Option<i64>,
+    pub rating_review: Uuid,
     pub rating_version: i64,
     /// When they last did something with it (Unix ms).
     pub last_at: i64,
@@ -46,16 +48,17 @@ impl Signal {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        if other.rating_version > self.rating_version {
+        if (other.rating_review, other.rating_version) > (self.rating_review, self.rating_version) {
             self.rating = other.rating;
+            self.rating_review = other.rating_review;
             self.rating_version = other.rating_version;
         }
         self.last_at = self.last_at.max(other.last_at);
     }
 
     /// How much the user likes the movie: a booking 3, a play 1 plus 2 × how much of it they
-    /// watched, a rating from -2.7 (1/10) to +2.7 (10/10); a low rating makes it a dislike,
-    /// whatever else they did.
+    /// watched, a rating from 0 (5/10) to +3 (10/10); a low rating (4 or less) makes it a
+    /// dislike, whatever else they did.
     pub fn weight(&self) -> f32 {
         if let Some(r) = self.rating
             && r <= LOW_RATING
@@ -70,7 +73,7 @@ impl Signal {
             w += 1.0 + 2.0 * watched.clamp(0.0, 1.0);
         }
         if let Some(r) = self.rating {
-            w += (r as f32 - 5.5) * 0.6;
+            w += (r as f32 - 5.0) * 0.6;
         }
         w
     }
@@ -126,7 +129,9 @@ impl Model {
         let mut by_movie: Vec<Vec<(u32, f32)>> = vec![Vec::new(); movies];
         let mut popularity = vec![0f32; movies];
         let mut recent = 0usize;
-        const WEEK: i64 = 7 * 24 * 3600 * 1000;
+        const HOUR: i64 = 3600 * 1000;
+        const WEEK_HOURS: i64 = 7 * 24;
+        const WEEK: i64 = WEEK_HOURS * HOUR;
         for i in interactions {
             let m = i.movie as usize;
             if m >= movies {
@@ -136,8 +141,10 @@ impl Model {
                 by_user.entry(i.user).or_default().push((i.movie, i.weight));
                 by_movie[m].push((i.user, i.weight));
                 if now - i.at <= WEEK {
-                    // Newer counts more: a day-old interaction 6/7 of one made now.
-                    popularity[m] += 1.0 - ((now - i.at).max(0) as f32 / WEEK as f32) * 0.5;
+                    // Newer counts more, by the hour: one made now counts 1, one a week old 1/2.
+                    // Whole hours, so two replicas building a moment apart rank alike.
+                    let hours = (now - i.at).max(0) / HOUR;
+                    popularity[m] += 1.0 - hours as f32 / (2.0 * WEEK_HOURS as f32);
                     recent += 1;
                 }
             }
@@ -322,7 +329,13 @@ impl View<'_> {
     ) -> Vec<Suggestion> {
         let seen: std::collections::HashSet<u32> = profile.iter().map(|(m, _)| *m).collect();
         let mut seeds: Vec<(u32, Signal, f32)> = profile.iter().map(|(m, s)| (*m, *s, s.weight())).collect();
-        seeds.sort_by(|a, b| b.2.abs().total_cmp(&a.2.abs()).then(b.1.last_at.cmp(&a.1.last_at)));
+        let id = |m: u32| self.movies.get(m as usize).map(|movie| movie.id).unwrap_or_default();
+        seeds.sort_by(|a, b| {
+            b.2.abs()
+                .total_cmp(&a.2.abs())
+                .then(b.1.last_at.cmp(&a.1.last_at))
+                .then_with(|| id(a.0).cmp(&id(b.0)))
+        });
         seeds.truncate(SEEDS);
         // Per candidate: item-to-item score and its best seed; content score and its best seed.
         let mut cf: HashMap<u32, (f32, u32, f32)> = HashMap::new();
@@ -358,8 +371,8 @@ impl View<'_> {
             }
             let history = self.model.users_of(j) as f32;
             let cold = COLD / (COLD + history);
-            let (cf_score, cf_seed, _) = cf.get(&j).copied().unwrap_or((0.0, 0, 0.0));
-            let (ct_score, ct_seed, _, kin) =
+            let (cf_score, cf_seed, cf_best) = cf.get(&j).copied().unwrap_or((0.0, 0, 0.0));
+            let (ct_score, ct_seed, ct_best, kin) =
                 content.get(&j).copied().unwrap_or((0.0, 0, 0.0, Kinship::Genre));
             // Content counts a little always (ties between equally co-watched movies), and most
             // for a movie few have seen.
@@ -371,9 +384,12 @@ impl View<'_> {
             if score <= 0.0 {
                 continue;
             }
-            let reason = if cf_score >= ct_part {
+            // The reason names a seed that pulled this movie up, never one that pushed it down.
+            let reason = if cf_score >= ct_part && cf_best > 0.0 {
                 let signal = profile.iter().find(|(m, _)| *m == cf_seed).map(|(_, s)| *s).unwrap_or_default();
                 signal.verb(self.title(cf_seed))
+            } else if ct_best <= 0.0 {
+                "popular this week".to_owned()
             } else {
                 let seed = self.title(ct_seed);
                 match kin {
@@ -525,14 +541,16 @@ mod tests {
     #[test]
     fn signals_merge_in_any_order_and_a_low_rating_is_a_dislike() {
         let a = Signal { booked: true, last_at: 5, ..Signal::default() };
+        let review = Uuid::now_v7();
         let b = Signal {
             watched: Some(0.4),
             rating: Some(9),
+            rating_review: review,
             rating_version: 2,
             last_at: 3,
             ..Signal::default()
         };
-        let c = Signal { rating: Some(2), rating_version: 1, ..Signal::default() };
+        let c = Signal { rating: Some(2), rating_review: review, rating_version: 1, ..Signal::default() };
         let (mut x, mut y) = (a, c);
         x.merge(&b);
         x.merge(&c);
@@ -542,9 +560,16 @@ mod tests {
         assert_eq!(x.rating, Some(9));
         assert!(x.weight() > 5.0);
         assert!(c.weight() < 0.0);
-        let deleted = Signal { rating: None, rating_version: 3, ..Signal::default() };
+        let deleted = Signal { rating: None, rating_review: review, rating_version: 3, ..Signal::default() };
         x.merge(&deleted);
         assert_eq!(x.rating, None);
+        // A new review after the deletion starts at version 1 again, and still wins.
+        let again =
+            Signal { rating: Some(3), rating_review: Uuid::now_v7(), rating_version: 1, ..Signal::default() };
+        x.merge(&again);
+        assert_eq!(x.rating, Some(3));
+        x.merge(&deleted);
+        assert_eq!(x.rating, Some(3), "the old review's deletion arriving late changes nothing");
     }
 
     #[test]

@@ -105,13 +105,17 @@ pub fn change_of(event: &CloudEvent) -> anyhow::Result<Change> {
             } else {
                 0.0
             };
+            // Kept to a thousandth, as the database keeps it: a replica that loads it and one
+            // that heard it weigh it alike.
+            let watched = (watched * 1000.0).round() / 1000.0;
             let signal = Signal { watched: Some(watched), last_at: to_ms(e.stopped_at), ..Signal::default() };
             Change::Signal { user: e.user_id, movie: e.movie_id, signal }
         }
         REVIEW_POSTED | REVIEW_UPDATED => {
             let e: ReviewRated = event.data_as()?;
             let signal = Signal {
-                rating: Some(e.rating),
+                rating: Some(e.rating.clamp(1, 10)),
+                rating_review: e.review_id,
                 rating_version: e.version.max(1),
                 last_at: at,
                 ..Signal::default()
@@ -120,8 +124,13 @@ pub fn change_of(event: &CloudEvent) -> anyhow::Result<Change> {
         }
         REVIEW_DELETED => {
             let e: ReviewDeleted = event.data_as()?;
-            let signal =
-                Signal { rating: None, rating_version: e.version.max(1), last_at: at, ..Signal::default() };
+            let signal = Signal {
+                rating: None,
+                rating_review: e.review_id,
+                rating_version: e.version.max(1),
+                last_at: at,
+                ..Signal::default()
+            };
             Change::Signal { user: e.user_id, movie: e.movie_id, signal }
         }
         other => anyhow::bail!("recommendations does not handle {other}"),
@@ -153,6 +162,15 @@ pub struct Reactions {
 impl events::EventHandler for Reactions {
     async fn handle(&self, tx: &mut AnyConnection, event: &CloudEvent) -> anyhow::Result<()> {
         store::apply(tx, &change_of(event)?).await
+    }
+
+    /// This replica's memory too: the local subscription may have missed the event (it was
+    /// published while this replica was down, or redriven from the dead letters). Merges are
+    /// idempotent, so hearing it twice changes nothing.
+    async fn after_commit(&self, event: &CloudEvent) {
+        if let Ok(change) = change_of(event) {
+            self.state.engine.update(|live| apply_live(live, change));
+        }
     }
 }
 

@@ -79,30 +79,34 @@ pub async fn apply(tx: &mut AnyConnection, change: &Change) -> anyhow::Result<()
     Ok(())
 }
 
-/// The SQL of [`Signal::merge`]: booked stays booked, watched only grows, the newer rating
-/// version wins, the latest time is kept. (PostgreSQL reads the old row in every `SET`.)
+/// The SQL of [`Signal::merge`]: booked stays booked, watched only grows, the later review or
+/// version wins (ids are hyphenated lowercase hex of the same length, so the text sorts as the
+/// UUIDs do), the latest time is kept. (PostgreSQL reads the old row in every `SET`.)
 async fn merge_signal(
     tx: &mut AnyConnection,
     user: uuid::Uuid,
     movie: uuid::Uuid,
     s: &Signal,
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO interactions (user_id, movie_id, booked, watched_permille, rating, rating_version, last_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, movie_id) DO UPDATE SET \
+    const NEWER_RATING: &str = "(excluded.rating_review > interactions.rating_review OR \
+         (excluded.rating_review = interactions.rating_review AND excluded.rating_version > interactions.rating_version))";
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO interactions (user_id, movie_id, booked, watched_permille, rating, rating_review, rating_version, last_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id, movie_id) DO UPDATE SET \
          booked = CASE WHEN excluded.booked = 1 THEN 1 ELSE interactions.booked END, \
          watched_permille = CASE WHEN interactions.watched_permille IS NULL OR excluded.watched_permille > interactions.watched_permille \
                             THEN COALESCE(excluded.watched_permille, interactions.watched_permille) ELSE interactions.watched_permille END, \
-         rating = CASE WHEN excluded.rating_version > interactions.rating_version THEN excluded.rating ELSE interactions.rating END, \
-         rating_version = CASE WHEN excluded.rating_version > interactions.rating_version THEN excluded.rating_version \
-                          ELSE interactions.rating_version END, \
-         last_at = CASE WHEN excluded.last_at > interactions.last_at THEN excluded.last_at ELSE interactions.last_at END",
-    )
+         rating = CASE WHEN {NEWER_RATING} THEN excluded.rating ELSE interactions.rating END, \
+         rating_version = CASE WHEN {NEWER_RATING} THEN excluded.rating_version ELSE interactions.rating_version END, \
+         rating_review = CASE WHEN {NEWER_RATING} THEN excluded.rating_review ELSE interactions.rating_review END, \
+         last_at = CASE WHEN excluded.last_at > interactions.last_at THEN excluded.last_at ELSE interactions.last_at END"
+    )))
     .bind(user.to_string())
     .bind(movie.to_string())
     .bind(flag(s.booked))
     .bind(s.watched.map(|w| (w.clamp(0.0, 1.0) * 1000.0).round() as i64))
     .bind(s.rating)
+    .bind(s.rating_review.to_string())
     .bind(s.rating_version)
     .bind(s.last_at)
     .execute(&mut *tx)
@@ -132,12 +136,15 @@ pub async fn load(db: &platform::db::Db) -> anyhow::Result<Vec<Change>> {
         };
         changes.push(Change::Movie(MovieFacts { movie, changed_at: r.try_get("changed_at")? }));
     }
-    for r in sqlx::query(
-        "SELECT showtime_id, movie_id, theater_id, starts_at, cancelled FROM showtimes WHERE movie_id <> ''",
-    )
-    .fetch_all(&db.pool)
-    .await?
+    for r in sqlx::query("SELECT showtime_id, movie_id, theater_id, starts_at, cancelled FROM showtimes")
+        .fetch_all(&db.pool)
+        .await?
     {
+        if r.try_get::<String, _>("movie_id")?.is_empty() {
+            // Cancelled before its schedule was heard of.
+            changes.push(Change::ShowCancelled(uuid(&r, "showtime_id")?));
+            continue;
+        }
         let show = Show {
             movie: uuid(&r, "movie_id")?,
             theater: uuid(&r, "theater_id")?,
@@ -147,7 +154,7 @@ pub async fn load(db: &platform::db::Db) -> anyhow::Result<Vec<Change>> {
         changes.push(Change::Show(uuid(&r, "showtime_id")?, show));
     }
     for r in sqlx::query(
-        "SELECT user_id, movie_id, booked, watched_permille, rating, rating_version, last_at FROM interactions",
+        "SELECT user_id, movie_id, booked, watched_permille, rating, rating_review, rating_version, last_at FROM interactions",
     )
     .fetch_all(&db.pool)
     .await?
@@ -156,6 +163,7 @@ pub async fn load(db: &platform::db::Db) -> anyhow::Result<Vec<Change>> {
             booked: r.try_get::<i64, _>("booked")? != 0,
             watched: r.try_get::<Option<i64>, _>("watched_permille")?.map(|p| p as f32 / 1000.0),
             rating: r.try_get("rating")?,
+            rating_review: uuid(&r, "rating_review")?,
             rating_version: r.try_get("rating_version")?,
             last_at: r.try_get("last_at")?,
         };

@@ -332,9 +332,10 @@ async fn the_rabbitmq_bus_recovers_when_its_connection_is_cut() {
         eventually(Duration::from_secs(10), || async { relay.relay_once().await.unwrap_or(0) == 1 }).await;
     assert!(sent, "the publisher reconnected");
     // The consumer's reconnection backoff is capped at 10 s plus up to 25 % jitter: one whose
-    // attempt failed just before the restore waits up to 12.5 s, then connects on a busy machine.
+    // attempt failed just before the restore waits up to 12.5 s, then connects on a busy machine
+    // (CI runs this beside eight other tests, each starting a whole system: 30 s was once short).
     let handled =
-        eventually(Duration::from_secs(30), || async { handler.handled.load(Ordering::SeqCst) == 2 }).await;
+        eventually(Duration::from_secs(60), || async { handler.handled.load(Ordering::SeqCst) == 2 }).await;
     assert!(handled, "the consumer reconnected and got the event");
 }
 

@@ -154,6 +154,8 @@ async fn analytics_is_for_admins_and_refuses_what_it_cannot_answer() {
         assert_eq!(sys.get(path, Some(&customer)).await.status, 403, "{path}");
     }
     assert_eq!(sys.post("/api/v1/analytics/rebuild", json!({}), Some(&customer)).await.status, 403);
+    let unknown = sys.get(&format!("/api/v1/analytics/rebuilds/{}", Uuid::now_v7()), Some(&admin)).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
     for (path, field) in [
         ("/api/v1/analytics/revenue?from=2026-12-02&to=2026-12-01", "from"),
         ("/api/v1/analytics/revenue?from=2000-01-01&to=2100-12-31", "to"),
