@@ -111,8 +111,11 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     let csp = if html {
-        // The web UI and the API reference: their own scripts and styles only.
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+        // The web UI and the API reference: their own scripts and styles only; posters may come
+        // from the movie databases' image hosts (https), video from the gateway or a player's
+        // blob: (HLS through media source extensions).
+        "default-src 'self'; img-src 'self' data: https:; media-src 'self' blob:; worker-src 'self' blob:; \
+         style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
     } else {
         "default-src 'none'; frame-ancestors 'none'"
     };

@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod retry;
 pub mod routes;
 pub mod upstream;
+pub mod web;
 
 use std::{sync::Arc, time::Duration};
 
@@ -126,7 +127,8 @@ pub fn build(platform: &Platform) -> anyhow::Result<Router> {
         .route("/health/ready", get(ok))
         .merge(guarded)
         .with_state(gateway)
-        .merge(docs::swagger_ui());
+        .merge(docs::swagger_ui())
+        .merge(web::router());
     // The gateway streams bodies and limits them itself (proxy::limited).
     // Forwarded requests have their upstream's timeout (counted from the end of the request
     // body) and aggregations their own deadline; the overall one only stops what hangs.

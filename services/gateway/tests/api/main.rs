@@ -5,6 +5,7 @@ mod aggregate;
 mod edge;
 mod resilience;
 mod routing;
+mod web;
 
 use std::net::SocketAddr;
 
