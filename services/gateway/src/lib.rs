@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod retry;
 pub mod routes;
+pub mod session;
 pub mod upstream;
 pub mod web;
 
@@ -52,6 +53,9 @@ pub struct Gateway {
     /// (`MARQUEE_GATEWAY_UPLOAD_TIMEOUT_MS`, 15 minutes): the service stores what it received,
     /// and streaming packages a film, before it answers.
     pub upload_timeout: Duration,
+    /// How long the web UI's refresh-token cookie lives: identity's refresh-token lifetime
+    /// (`MARQUEE_REFRESH_TOKEN_TTL_SECONDS`, the same setting).
+    pub refresh_ttl_secs: i64,
 }
 
 impl Gateway {
@@ -72,6 +76,9 @@ impl Gateway {
             upload_timeout: Duration::from_millis(
                 platform.settings.parse_or("MARQUEE_GATEWAY_UPLOAD_TIMEOUT_MS", 15 * 60_000)?,
             ),
+            refresh_ttl_secs: platform
+                .settings
+                .parse_or("MARQUEE_REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)?,
         })
     }
 
@@ -118,6 +125,9 @@ pub fn build(platform: &Platform) -> anyhow::Result<Router> {
         .route("/api/v1/movie-details/{id}", get(aggregate::movie_details))
         .route("/api/v1/me/dashboard", get(aggregate::dashboard))
         .route("/api/v1/{*rest}", axum::routing::any(proxy::forward))
+        .route("/ui/session", axum::routing::post(session::sign_in).delete(session::sign_out))
+        .route("/ui/session/register", axum::routing::post(session::register))
+        .route("/ui/session/refresh", axum::routing::post(session::refresh))
         .route_layer(middleware::from_fn_with_state(edge, edge::guard));
     // The gateway's own probes: alive and ready whatever the services behind it are doing (one
     // service down must not take the front door out of rotation), and never rate-limited.

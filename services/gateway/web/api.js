@@ -1,5 +1,8 @@
-// Talking to the gateway: JSON in and out, RFC 9457 problems turned into errors that carry
-// the problem, so a view can show the title and detail the server wrote.
+// Talking to the gateway: JSON in and out, the access token when signed in (refreshed once if
+// the API says it ran out), and RFC 9457 problems turned into errors that carry the problem, so
+// a view can show the title and detail the server wrote.
+
+import { refresh, token } from "./session.js";
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -9,13 +12,17 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = "GET", body, headers = {} } = {}) {
+export async function api(path, { method = "GET", body, headers = {} } = {}, retried = false) {
   const init = { method, headers: { accept: "application/json", ...headers } };
+  if (token()) init.headers.authorization = `Bearer ${token()}`;
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["content-type"] = "application/json";
   }
   const response = await fetch(`/api/v1${path}`, init);
+  if (response.status === 401 && token() && !retried && (await refresh())) {
+    return api(path, { method, body, headers }, true);
+  }
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
   if (!response.ok) throw new ApiError(response.status, data);

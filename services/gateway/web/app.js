@@ -4,12 +4,28 @@
 
 import { catalog } from "./views/catalog.js";
 import { movie } from "./views/movie.js";
+import { signin } from "./views/signin.js";
 import { h, mount } from "./dom.js";
+import { current, onChange, refresh, signOut } from "./session.js";
 
 const routes = [
   [/^#?\/?$/, () => catalog()],
   [/^#\/movies\/([0-9a-f-]{36})$/, (id) => movie(id)],
+  [/^#\/signin$/, () => signin()],
 ];
+
+/// The header's account part: who is signed in, or a link to sign in.
+function account(user) {
+  const slot = document.getElementById("account");
+  if (!user) {
+    slot.replaceChildren(h("a", { href: "#/signin", onclick: () => sessionStorage.setItem("after-signin", location.hash || "#/") }, "Sign in"));
+    return;
+  }
+  slot.replaceChildren(
+    h("span", { class: "muted" }, user.email || "Signed in"),
+    h("button", { type: "button", class: "ghost", onclick: async () => { await signOut(); location.hash = "#/"; } }, "Sign out"),
+  );
+}
 
 async function render() {
   const main = document.getElementById("main");
@@ -48,4 +64,7 @@ window.addEventListener("hashchange", () => {
   document.getElementById("main").focus({ preventScroll: true });
 });
 theme();
-render();
+onChange(account);
+account(null);
+// A reload keeps the session: the cookie brings a new access token (or nothing, signed out).
+refresh().catch(() => false).finally(render);

@@ -2,6 +2,7 @@
 //! PostgreSQL and RabbitMQ.
 
 mod auth;
+mod browser_session;
 mod extractors;
 mod signin;
 mod tokens;
