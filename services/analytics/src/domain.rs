@@ -108,11 +108,6 @@ impl Range {
         }
         Ok(starts)
     }
-
-    /// The range as Unix milliseconds in UTC: `[from 00:00, to + 1 day 00:00)`.
-    pub fn utc_ms(&self) -> (i64, i64) {
-        (day_start_ms(self.from), day_start_ms(self.to + Duration::days(1)))
-    }
 }
 
 pub fn parse_day(s: &str) -> Option<Date> {

@@ -168,21 +168,9 @@ pub async fn money_by_day(
     days: (&str, &str),
     theater: Option<Uuid>,
 ) -> anyhow::Result<Vec<(String, i64, i64)>> {
-    let sql = format!(
-        "SELECT local_day, \
-         CAST(COALESCE(SUM(CASE WHEN kind = 'capture' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS captured, \
-         CAST(COALESCE(SUM(CASE WHEN kind = 'refund' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS refunded \
-         FROM money WHERE currency = $1 AND local_day >= $2 AND local_day <= $3{} GROUP BY local_day",
-        theater_filter("theater_id", theater, 4)
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(currency).bind(days.0).bind(days.1);
-    if let Some(t) = theater {
-        query = query.bind(t.to_string());
-    }
-    let rows = query.fetch_all(&db.pool).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("local_day")?, r.try_get("captured")?, r.try_get("refunded")?)))
-        .collect()
+    let sums = "CAST(COALESCE(SUM(CASE WHEN kind = 'capture' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS a, \
+                CAST(COALESCE(SUM(CASE WHEN kind = 'refund' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS b";
+    sums_by_day(db, sums, "money", "TRUE", currency, days, theater).await
 }
 
 /// Per day: bookings confirmed and their tickets.
@@ -192,10 +180,24 @@ pub async fn bookings_by_day(
     days: (&str, &str),
     theater: Option<Uuid>,
 ) -> anyhow::Result<Vec<(String, i64, i64)>> {
+    let sums = "COUNT(*) AS a, CAST(COALESCE(SUM(tickets), 0) AS BIGINT) AS b";
+    sums_by_day(db, sums, "bookings", "confirmed_at IS NOT NULL", currency, days, theater).await
+}
+
+/// Two sums (`a`, `b`) of `table`'s rows per local day of the range, in one currency, of one
+/// theater when asked.
+async fn sums_by_day(
+    db: &Db,
+    sums: &str,
+    table: &str,
+    condition: &str,
+    currency: &str,
+    days: (&str, &str),
+    theater: Option<Uuid>,
+) -> anyhow::Result<Vec<(String, i64, i64)>> {
     let sql = format!(
-        "SELECT local_day, COUNT(*) AS bookings, CAST(COALESCE(SUM(tickets), 0) AS BIGINT) AS tickets \
-         FROM bookings WHERE confirmed_at IS NOT NULL AND currency = $1 AND local_day >= $2 AND local_day <= $3{} \
-         GROUP BY local_day",
+        "SELECT local_day, {sums} FROM {table} \
+         WHERE {condition} AND currency = $1 AND local_day >= $2 AND local_day <= $3{} GROUP BY local_day",
         theater_filter("theater_id", theater, 4)
     );
     let mut query = sqlx::query(AssertSqlSafe(sql)).bind(currency).bind(days.0).bind(days.1);
@@ -203,9 +205,7 @@ pub async fn bookings_by_day(
         query = query.bind(t.to_string());
     }
     let rows = query.fetch_all(&db.pool).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("local_day")?, r.try_get("bookings")?, r.try_get("tickets")?)))
-        .collect()
+    rows.iter().map(|r| Ok((r.try_get("local_day")?, r.try_get("a")?, r.try_get("b")?))).collect()
 }
 
 /// Per UTC day: sessions and completed sessions.

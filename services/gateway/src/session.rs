@@ -105,10 +105,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = checked(&headers) {
-        return refused;
-    }
-    into_cookie(&headers, relay(&g, peer, "/api/v1/auth/login", body).await, g.refresh_ttl_secs).await
+    open(&g, peer, &headers, "/api/v1/auth/login", body).await
 }
 
 /// `POST /ui/session/register`: create an account `{email, password, name}` and sign in.
@@ -118,10 +115,21 @@ pub async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = checked(&headers) {
+    open(&g, peer, &headers, "/api/v1/auth/register", body).await
+}
+
+/// Ask identity for a session at `path` and keep its refresh token in the cookie.
+async fn open(
+    g: &Gateway,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    path: &'static str,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = checked(headers) {
         return refused;
     }
-    into_cookie(&headers, relay(&g, peer, "/api/v1/auth/register", body).await, g.refresh_ttl_secs).await
+    into_cookie(headers, relay(g, peer, path, body).await, g.refresh_ttl_secs).await
 }
 
 /// `POST /ui/session/refresh`: a new access token for the cookie's refresh token, which identity

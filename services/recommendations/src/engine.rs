@@ -232,11 +232,6 @@ impl Engine {
         }
     }
 
-    pub fn knows_movie(&self, id: Uuid) -> bool {
-        let live = self.live.read().unwrap_or_else(|p| p.into_inner());
-        live.ids.get(&id).is_some_and(|i| !live.movies[*i as usize].title.is_empty())
-    }
-
     /// Suggestions for `user`; with `cinema`, only movies with a showtime to come, those at the
     /// user's theaters (where they booked before) first.
     pub fn recommend(&self, user: Uuid, limit: usize, cinema: bool, now: i64) -> Vec<Pick> {

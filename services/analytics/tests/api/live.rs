@@ -179,3 +179,46 @@ async fn analytics_is_for_admins_and_refuses_what_it_cannot_answer() {
         404
     );
 }
+
+/// An event analytics cannot read (a producer's bug) is retried, then dead-lettered, with no
+/// effect: nothing archived, nothing counted, and the events behind it still applied.
+#[tokio::test]
+async fn an_unreadable_event_is_dead_lettered_and_changes_nothing() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let broken = contracts::CloudEvent::new(
+        "booking",
+        "booking.confirmed",
+        "b1",
+        &json!({"booking_id": "not a uuid"}),
+    )
+    .expect("event");
+    let paid = contracts::payments::PaymentSettled {
+        payment_id: Uuid::now_v7(),
+        user_id: Uuid::now_v7(),
+        reference: format!("subscription:{}:0", Uuid::now_v7()),
+        amount_cents: 777,
+        currency: "USD".into(),
+        failure_code: None,
+    };
+    let good = contracts::CloudEvent::new("payments", "payment.succeeded", "p1", &paid).expect("event");
+    let bus = sys.new_bus();
+    bus.publish(&broken).await.expect("published");
+    bus.publish(&good).await.expect("published");
+
+    let dashboard =
+        when(&sys, "/api/v1/analytics/dashboard", &admin, |d| d["revenue_cents_30d"] == 777).await;
+    assert_eq!(dashboard["revenue_cents_30d"], 777, "the event behind it was applied: {dashboard}");
+    let dead = testkit::eventually(std::time::Duration::from_secs(20), || async {
+        sys.bus("analytics").dead_letter_count("analytics").await.unwrap_or(0) == 1
+    })
+    .await;
+    assert!(dead, "the unreadable event ends dead-lettered");
+    let archived: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM archive WHERE event_id = $1")
+        .bind(broken.id.to_string())
+        .fetch_one(&sys.db("analytics").pool)
+        .await
+        .expect("counted");
+    assert_eq!(archived, 0, "not archived: a rebuild will not trip on it either");
+    assert_eq!(sys.get("/api/v1/analytics/dashboard", Some(&admin)).await.body["bookings_30d"], 0);
+}

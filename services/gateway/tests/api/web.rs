@@ -59,3 +59,35 @@ async fn the_page_and_its_files_are_served_with_validators_and_a_policy() {
         assert!(refused.status() == 400 || refused.status() == 404, "{hostile}: {}", refused.status());
     }
 }
+
+/// identity down: signing in, refreshing and signing out answer 503 problems, and no cookie is
+/// set or cleared (a user is not signed out because identity could not be asked).
+#[tokio::test]
+async fn the_ui_session_with_identity_down_is_a_503_that_leaves_the_cookie_alone() {
+    let gw = gateway(Settings::default().with("MARQUEE_IDENTITY_URL", crate::closed_url())).await;
+    let client = reqwest::Client::new();
+    let ui = ("x-requested-with", "marquee");
+    let cookie = ("cookie", "marquee_refresh=still-good");
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            "/ui/session",
+            Some(r#"{"email":"a@example.com","password":"correct-horse-1"}"#),
+        ),
+        (reqwest::Method::POST, "/ui/session/refresh", None),
+        (reqwest::Method::DELETE, "/ui/session", None),
+    ] {
+        let mut req = client
+            .request(method.clone(), format!("{gw}{path}"))
+            .header(ui.0, ui.1)
+            .header(cookie.0, cookie.1);
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let res = req.send().await.expect("sent");
+        assert_eq!(res.status(), 503, "{method} {path}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json", "{method} {path}");
+        assert!(res.headers().get("retry-after").is_some(), "{method} {path}");
+        assert!(res.headers().get("set-cookie").is_none(), "{method} {path}: the cookie is left alone");
+    }
+}
