@@ -110,15 +110,7 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    let csp = if html {
-        // The web UI and the API reference: their own scripts and styles only; posters may come
-        // from the movie databases' image hosts (https), video from the gateway or a player's
-        // blob: (HLS through media source extensions).
-        "default-src 'self'; img-src 'self' data: https:; media-src 'self' blob:; worker-src 'self' blob:; \
-         style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
-    } else {
-        "default-src 'none'; frame-ancestors 'none'"
-    };
+    let csp = if html { crate::web::PAGE_POLICY } else { "default-src 'none'; frame-ancestors 'none'" };
     let headers = response.headers_mut();
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

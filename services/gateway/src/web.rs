@@ -17,6 +17,12 @@ use platform::Problem;
 #[folder = "web/"]
 struct Assets;
 
+/// The content security policy of a page (the web UI, the API reference): its own scripts and
+/// styles only; posters may come from the movie databases' image hosts (https), video from the
+/// gateway or a player's blob: (HLS through media source extensions).
+pub const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' data: https:; media-src 'self' blob:; \
+     worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
@@ -56,6 +62,11 @@ fn serve(path: &str, headers: &HeaderMap, cache: &'static str) -> Response {
         h.insert(header::ETAG, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if path.ends_with(".html") {
+        // Set here, not by content type at the edge: a 304 has no content type, and its headers
+        // replace the cached page's, policy included.
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_POLICY));
+    }
     if !fresh {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
     }

@@ -38,3 +38,11 @@ export function query(params) {
   const s = q.toString();
   return s ? `?${s}` : "";
 }
+
+/// A fresh `Idempotency-Key`: sent again with a retry after no answer (a dropped connection), so
+/// the server does the work once; replaced after any answer. (crypto.randomUUID needs a secure
+/// context; getRandomValues does not.)
+export function idempotencyKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}

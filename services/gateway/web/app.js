@@ -2,32 +2,51 @@
 // (`#/movies/{id}`), so every page is a link that can be shared and the server needs no
 // fallback route.
 
+import { account } from "./views/account.js";
+import { admin } from "./views/admin/index.js";
+import { booking } from "./views/booking.js";
 import { catalog } from "./views/catalog.js";
 import { movie } from "./views/movie.js";
 import { signin } from "./views/signin.js";
-import { h, mount } from "./dom.js";
-import { current, onChange, refresh, signOut } from "./session.js";
+import { tickets } from "./views/tickets.js";
+import { plans, watch, watching } from "./views/watch.js";
+import { h, leave, mount } from "./dom.js";
+import { onChange, refresh, signOut } from "./session.js";
 
+const ID = "([0-9a-f-]{36})";
 const routes = [
   [/^#?\/?$/, () => catalog()],
-  [/^#\/movies\/([0-9a-f-]{36})$/, (id) => movie(id)],
+  [new RegExp(`^#/movies/${ID}$`), (id) => movie(id)],
+  [new RegExp(`^#/showtimes/${ID}$`), (id) => booking(id)],
+  [new RegExp(`^#/bookings/${ID}$`), (id) => tickets(id)],
+  [new RegExp(`^#/watch/${ID}$`), (id) => watch(id)],
+  [/^#\/plans$/, () => plans()],
+  [/^#\/account\/watching$/, () => watching()],
+  [/^#\/account(?:\/([a-z]+))?$/, (part) => account(part || "")],
+  [/^#\/admin(?:\/([a-z-]+))?(?:\/([0-9a-f-]{36}))?$/, (part, id) => admin(part || "", id)],
   [/^#\/signin$/, () => signin()],
 ];
 
 /// The header's account part: who is signed in, or a link to sign in.
-function account(user) {
+function header(user) {
   const slot = document.getElementById("account");
   if (!user) {
     slot.replaceChildren(h("a", { href: "#/signin", onclick: () => sessionStorage.setItem("after-signin", location.hash || "#/") }, "Sign in"));
     return;
   }
-  slot.replaceChildren(
-    h("span", { class: "muted" }, user.email || "Signed in"),
+  mount(
+    slot,
+    user.role === "admin" ? h("a", { href: "#/admin" }, "Admin") : null,
+    h("a", { href: "#/account" }, "Account"),
+    h("span", { class: "muted email" }, user.email || "Signed in"),
     h("button", { type: "button", class: "ghost", onclick: async () => { await signOut(); location.hash = "#/"; } }, "Sign out"),
   );
 }
 
+let drawing = 0;
 async function render() {
+  leave();
+  const mine = ++drawing;
   const main = document.getElementById("main");
   const hash = location.hash || "#/";
   const path = hash.split("?")[0];
@@ -36,7 +55,9 @@ async function render() {
     if (m) {
       main.setAttribute("aria-busy", "true");
       try {
-        mount(main, await view(...m.slice(1)));
+        const page = await view(...m.slice(1));
+        // A later navigation won the race: its page is the one to show.
+        if (mine === drawing) mount(main, page);
       } finally {
         main.removeAttribute("aria-busy");
       }
@@ -59,12 +80,13 @@ function theme() {
   });
 }
 
+window.addEventListener("marquee-redraw", () => render());
 window.addEventListener("hashchange", () => {
   render();
   document.getElementById("main").focus({ preventScroll: true });
 });
 theme();
-onChange(account);
-account(null);
+onChange(header);
+header(null);
 // A reload keeps the session: the cookie brings a new access token (or nothing, signed out).
 refresh().catch(() => false).finally(render);

@@ -38,3 +38,32 @@ export function debounce(fn, ms) {
     timer = setTimeout(() => fn(...args), ms);
   };
 }
+
+const leaving = [];
+/// Something to undo when the user leaves the page (an open event stream, a timer).
+export function onLeave(fn) {
+  leaving.push(fn);
+}
+export function leave() {
+  while (leaving.length) leaving.pop()();
+}
+
+/// A notice asking to sign in, which comes back here afterwards.
+export function signInFirst(what) {
+  const back = location.hash || "#/";
+  return h("p", { class: "notice" }, h("a", { href: "#/signin", onclick: () => sessionStorage.setItem("after-signin", back) }, "Sign in"), ` ${what}`);
+}
+
+export function when(iso, options = { weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }) {
+  return iso ? new Date(iso).toLocaleString(undefined, options) : "";
+}
+
+/// A page of `{items}` or a plain array, as an array.
+export function items(page) {
+  return Array.isArray(page) ? page : page?.items || [];
+}
+
+/// Draw the current page again (after a change it shows).
+export function redraw() {
+  window.dispatchEvent(new Event("marquee-redraw"));
+}

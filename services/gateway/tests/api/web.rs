@@ -33,6 +33,12 @@ async fn the_page_and_its_files_are_served_with_validators_and_a_policy() {
         assert!(csp.contains(directive), "{csp}");
     }
     assert!(!csp.contains("script-src"), "scripts only from the gateway itself (default-src): {csp}");
+    // A reload revalidates the page: the 304's headers replace the cached ones, so it must carry
+    // the page's policy too (with the API's `default-src 'none'` the page would load nothing).
+    let page_etag = h["etag"].to_str().expect("etag");
+    let revalidated = get(&format!("{gw}/"), &[("if-none-match", page_etag)]).await;
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(revalidated.headers()["content-security-policy"], csp, "the 304 keeps the page's policy");
     let html = page.text().await.expect("text");
     assert!(html.contains(r#"<script type="module" src="/ui/app.js"></script>"#), "{html}");
 

@@ -3,8 +3,10 @@
 // most of it; a part that failed is named in `partial` and simply left out.
 
 import { api, query } from "../api.js";
-import { failure, h, money } from "../dom.js";
+import { failure, h, money, redraw } from "../dom.js";
+import { current } from "../session.js";
 import { card } from "./catalog.js";
+import { watchlistButton } from "./watch.js";
 
 function histogram(ratings) {
   const counts = Object.entries(ratings.histogram || {}).sort((a, b) => Number(b[0]) - Number(a[0]));
@@ -92,6 +94,9 @@ export async function movie(id) {
         h("p", { class: "muted" }, [m.genres.join(", "), m.runtime_minutes ? `${m.runtime_minutes} min` : null, m.director ? `directed by ${m.director}` : null].filter(Boolean).join(" · ")),
         h("p", {}, m.synopsis),
         m.cast?.length ? h("p", {}, h("strong", {}, "Cast: "), m.cast.join(", ")) : null,
+        h("div", { class: "actions" },
+          m.streamable ? h("a", { class: "button", href: `#/watch/${m.id}`, id: "watch" }, "▶ Watch") : null,
+          m.streamable ? watchlistButton(m.id) : null),
         ratings && ratings.count > 0
           ? h("section", { class: "rating" }, h("h2", {}, `★ ${Number(ratings.average).toFixed(1)} `, h("span", { class: "muted" }, `from ${ratings.count} review${ratings.count === 1 ? "" : "s"}`)), histogram(ratings))
           : h("p", { class: "muted" }, "No reviews yet."),
@@ -103,8 +108,38 @@ export async function movie(id) {
       ? [h("h2", {}, "Reviews"), h("ul", { class: "reviews" }, reviews.map((r) =>
           h("li", {}, h("strong", {}, `${r.rating}/10 · ${r.title}`), r.verified ? h("span", { class: "badge" }, "verified") : null, h("p", {}, r.body))))]
       : null,
+    current() ? reviewForm(m.id, reviews) : null,
     details.similar?.length
       ? [h("h2", {}, "Similar movies"), h("div", { class: "grid" }, details.similar.slice(0, 8).map((s) => card({ id: s.movie_id, title: s.title }, s.reason)))]
       : null,
   ];
+}
+
+/// Review the movie (once: a second review is a 409, shown as the service words it).
+function reviewForm(movieId, reviews) {
+  const me = current();
+  if (reviews.some((r) => r.user_id === me.id)) return null;
+  const message = h("div", { "aria-live": "assertive" });
+  const form = h(
+    "form",
+    { class: "stack narrow", id: "review" },
+    h("h2", {}, "Your review"),
+    h("div", { class: "field" }, h("label", { for: "review-rating" }, "Rating"),
+      h("select", { id: "review-rating", required: true }, [10, 9, 8, 7, 6, 5, 4, 3, 2, 1].map((n) => h("option", { value: n }, `${n} / 10`)))),
+    h("div", { class: "field" }, h("label", { for: "review-title" }, "Title"), h("input", { id: "review-title", required: true, maxlength: 200 })),
+    h("div", { class: "field" }, h("label", { for: "review-body" }, "What you thought"), h("textarea", { id: "review-body", required: true, rows: 4, maxlength: 5000 })),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Post the review")),
+    message,
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const value = (id) => form.querySelector(`#${id}`).value;
+    try {
+      await api("/reviews", { method: "POST", body: { movie_id: movieId, rating: Number(value("review-rating")), title: value("review-title").trim(), body: value("review-body").trim() } });
+      redraw();
+    } catch (err) {
+      message.replaceChildren(failure(err));
+    }
+  });
+  return form;
 }

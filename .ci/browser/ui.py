@@ -1,0 +1,440 @@
+"""Marquee's web UI in a real browser: Debian's Chromium driven by Playwright.
+
+Each test walks a flow a person would, checks what the page shows (and, where the page cannot
+show it, what the API answers), runs axe-core on every page it visits (no serious or critical
+violation allowed), and saves a screenshot under target/browser/.
+
+Usage: python3 .ci/browser/ui.py --url http://127.0.0.1:PORT --admin EMAIL:PASSWORD
+       [--axe path/to/axe.min.js] [--only NAME] [--label embedded]
+The server must be running with the demo data (`marquee up`, or deploy/run-distributed.sh).
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from playwright.sync_api import expect, sync_playwright
+
+SERIOUS = {"serious", "critical"}
+
+
+class Ui:
+    def __init__(self, args):
+        self.url = args.url.rstrip("/")
+        self.admin = args.admin.split(":", 1)
+        self.axe = Path(args.axe).read_text() if args.axe else None
+        self.shots = Path(args.shots) / args.label
+        self.shots.mkdir(parents=True, exist_ok=True)
+        self.checked = []  # (page name, violations) of every axe run
+        self.browser = None
+
+    # --- the API, for setting up and for checking what a page cannot show ---------------------
+    def api(self, method, path, body=None, token=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}/api/v1{path}", data=data, method=method)
+        request.add_header("accept", "application/json")
+        if data is not None:
+            request.add_header("content-type", "application/json")
+        if token:
+            request.add_header("authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                text = response.read()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            return e.code, json.loads(text) if text else None
+
+    def admin_token(self):
+        status, body = self.api("POST", "/auth/login", {"email": self.admin[0], "password": self.admin[1]})
+        assert status == 200, f"admin sign-in: {status} {body}"
+        return body["access_token"]
+
+    def items(self, path):
+        status, body = self.api("GET", path)
+        assert status == 200, f"GET {path}: {status} {body}"
+        return body["items"] if isinstance(body, dict) else body
+
+    # --- the browser --------------------------------------------------------------------------
+    def context(self, width=1280, height=900):
+        context = self.browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
+        if self.axe:
+            # Added to every document through the DevTools protocol, which the page's CSP does
+            # not govern; the page itself still runs under its CSP.
+            context.add_init_script(script=self.axe)
+        context.set_default_timeout(15_000)
+        return context
+
+    def page(self, context):
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.errors = errors
+        return page
+
+    def check(self, page, name):
+        """axe-core on the page as it is now, then a screenshot."""
+        page.wait_for_function("() => !document.getElementById('main').hasAttribute('aria-busy')")
+        page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+        assert not page.errors, f"{name}: script errors {page.errors}"
+        if not self.axe:
+            return
+        result = page.evaluate(
+            """async () => {
+                const r = await axe.run(document, { resultTypes: ["violations"] });
+                return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+            }"""
+        )
+        bad = [v for v in result if v["impact"] in SERIOUS]
+        self.checked.append((name, result))
+        assert not bad, f"{name}: accessibility violations {json.dumps(bad, indent=1)}"
+
+    def register(self, page, name):
+        email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+        page.goto(f"{self.url}/#/signin")
+        page.get_by_role("button", name="Create an account instead").click()
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill("correct-horse-battery")
+        page.get_by_role("button", name="Create account").click()
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        return email
+
+    def sign_in(self, page, email, password):
+        page.goto(f"{self.url}/#/signin")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    def fresh_showtime(self, hours_ahead):
+        """A showtime of our own, in a demo room, so tests never compete for seats."""
+        token = self.admin_token()
+        theater = self.items("/theaters?per_page=100")[0]
+        room = {"name": f"Test {uuid.uuid4().hex[:6]}", "rows": list("ABCDEFGH"), "seats_per_row": 10, "premium_rows": ["E"], "accessible_seats": ["A1"]}
+        status, room = self.api("POST", f"/theaters/{theater['id']}/rooms", room, token)
+        assert status == 201, f"making a room: {status} {room}"
+        movie = self.items("/movies?per_page=1&sort=title")[0]
+        # Within the dashboard's window (the next 30 days), in a room of its own.
+        start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(days=10, hours=hours_ahead)
+        status, show = self.api(
+            "POST",
+            "/showtimes",
+            {"movie_id": movie["id"], "room_id": room["id"], "starts_at": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "price_cents": 1000, "currency": "USD"},
+            token,
+        )
+        assert status == 201, f"scheduling a showtime: {status} {show}"
+        return show
+
+
+def hold(ui, page, show_id, seats):
+    page.goto(f"{ui.url}/#/showtimes/{show_id}")
+    for seat in seats:
+        page.locator(f"[data-seat='{seat}']").click()
+    page.get_by_role("button", name="Hold seats").click()
+    expect(page.locator("#pay")).to_be_visible()
+
+
+def pay(page, number):
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("CVC").fill("123")
+    page.locator("#pay button[type=submit]").click()
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+
+def test_search_with_a_typo(ui):
+    context = ui.context()
+    page = ui.page(context)
+    page.goto(ui.url)
+    ui.check(page, "catalog")
+    page.get_by_role("searchbox").fill("Interstelar")  # one "l" short
+    expect(page.locator("#results .card", has_text="Interstellar").first).to_be_visible()
+    ui.check(page, "search-typo")
+    page.locator("#results .card", has_text="Interstellar").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Interstellar")
+    ui.check(page, "movie")
+    context.close()
+
+
+def test_two_seats_booked_while_another_browser_watches(ui):
+    show = ui.fresh_showtime(1)
+    buyer_context, watcher_context = ui.context(), ui.context()
+    buyer, watcher = ui.page(buyer_context), ui.page(watcher_context)
+    ui.register(buyer, "Buyer")
+    watcher.goto(f"{ui.url}/#/showtimes/{show['id']}")
+    seats = ["E5", "E6"]
+    for seat in seats:
+        expect(watcher.locator(f"[data-seat='{seat}']")).to_have_attribute("data-status", "available")
+    ui.check(watcher, "seat-map")
+
+    buyer.goto(f"{ui.url}/#/showtimes/{show['id']}")
+    for seat in seats:
+        buyer.locator(f"[data-seat='{seat}']").click()
+    expect(buyer.locator("#summary")).to_contain_text("2 seats: E5, E6")
+    buyer.get_by_role("button", name="Hold seats").click()
+    expect(buyer.locator("#countdown")).to_have_text(re.compile(r"^(9|10):\d\d$"))
+    # The other browser sees them taken without reloading, through the seat stream.
+    for seat in seats:
+        expect(watcher.locator(f"[data-seat='{seat}']")).to_have_attribute("data-status", "held", timeout=3_000)
+        expect(watcher.locator(f"[data-seat='{seat}']")).to_be_disabled()
+    ui.check(buyer, "hold-and-pay")
+
+    pay(buyer, "4242 4242 4242 4242")
+    expect(buyer.locator("#booking-status")).to_have_text("Confirmed")
+    expect(buyer.locator(".ticket img.qr")).to_have_count(2)
+    codes = buyer.locator(".ticket .code").all_inner_texts()
+    assert len(set(codes)) == 2 and all(len(c) >= 16 for c in codes), codes
+    for seat in seats:
+        expect(watcher.locator(f"[data-seat='{seat}']")).to_have_attribute("data-status", "booked", timeout=3_000)
+    ui.check(buyer, "tickets")
+    ui.check(watcher, "seat-map-booked")
+
+    # The door check accepts one of those codes (an admin, in a third browser).
+    admin_context = ui.context()
+    admin = ui.page(admin_context)
+    ui.sign_in(admin, *ui.admin)
+    admin.goto(f"{ui.url}/#/admin/door")
+    admin.get_by_label("Ticket code").fill(codes[0])
+    admin.get_by_role("button", name="Check").click()
+    expect(admin.locator("#door-result")).to_contain_text("Valid")
+    ui.check(admin, "admin-door-check")
+    admin.get_by_label("Ticket code").fill("NOT-A-TICKET")
+    admin.get_by_role("button", name="Check").click()
+    expect(admin.locator("#door-result")).to_contain_text("Unknown code")
+
+    # The account lists the booking and the payment; cancelling explains and refunds.
+    buyer.goto(f"{ui.url}/#/account")
+    expect(buyer.locator("table.list")).to_contain_text("E5, E6")
+    ui.check(buyer, "account-bookings")
+    buyer.goto(f"{ui.url}/#/account/payments")
+    expect(buyer.locator("table.list")).to_contain_text("•••• 4242")
+    ui.check(buyer, "account-payments")
+    buyer.go_back()
+    buyer.locator("table.list a").first.click()
+    expect(buyer.locator("main")).to_contain_text("refunds it in full")
+    buyer.get_by_role("button", name="Cancel and refund").click()
+    buyer.get_by_role("button", name="Yes").click()
+    expect(buyer.locator("#booking-status")).to_have_text("Cancelled")
+    for seat in seats:
+        expect(watcher.locator(f"[data-seat='{seat}']")).to_have_attribute("data-status", "available", timeout=3_000)
+    for c in (buyer_context, watcher_context, admin_context):
+        c.close()
+
+
+def test_a_declined_card(ui):
+    show = ui.fresh_showtime(5)
+    context = ui.context()
+    page = ui.page(context)
+    ui.register(page, "Decline")
+    hold(ui, page, show["id"], ["C3"])
+    pay(page, "4000 0000 0000 0002")
+    expect(page.locator("#pay-error")).to_contain_text("Your card was declined.")
+    ui.check(page, "card-declined")
+    pay(page, "4000000000009995")
+    expect(page.locator("#pay-error")).to_contain_text("Your card has insufficient funds.")
+    # The hold is still there: a good card then pays.
+    pay(page, "4242424242424242")
+    expect(page.locator("#booking-status")).to_have_text("Confirmed")
+    context.close()
+
+
+def test_a_subscriber_watches_stops_and_resumes(ui):
+    deadline = time.time() + 60
+    movie = None
+    while time.time() < deadline and movie is None:  # the demo clips are made at first start
+        movie = next((m for m in ui.items("/movies/featured") if m["streamable"]), None)
+        time.sleep(0 if movie else 1)
+    assert movie, "no demo movie became streamable"
+    context = ui.context()
+    page = ui.page(context)
+    ui.register(page, "Viewer")
+    page.goto(f"{ui.url}/#/watch/{movie['id']}")
+    expect(page.locator("main")).to_contain_text("Watching needs a subscription")
+    page.get_by_role("link", name="See the plans").click()
+    ui.check(page, "plans")
+    page.get_by_role("button", name="Choose Basic").click()
+    page.get_by_label("Card number").fill("4242424242424242")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name="Subscribe", exact=True).click()
+    # Back to the movie it was asked for.
+    video = page.locator("#player")
+    expect(video).to_be_visible()
+    page.evaluate("document.getElementById('player').muted = true; document.getElementById('player').play()")
+    page.wait_for_function("() => document.getElementById('player').currentTime >= 3.2", timeout=20_000)
+    ui.check(page, "watching")
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#playback-status")).to_contain_text("Stopped at")
+    stopped = page.locator("#playback-status").inner_text().split("Stopped at ")[1].split(".")[0]
+    minutes, seconds = stopped.split(":")
+    at = int(minutes) * 60 + int(seconds)
+    assert at >= 3, stopped
+
+    # Continue watching lists it at that second; opening it again resumes there.
+    page.goto(f"{ui.url}/#/account/watching")
+    expect(page.locator("#continue")).to_contain_text(f"at {stopped}")
+    ui.check(page, "continue-watching")
+    page.locator("#continue a").first.click()
+    expect(page.locator("#playback-status")).to_have_text(f"Resuming at {stopped}")
+    page.wait_for_function("(at) => { const v = document.getElementById('player'); return v.readyState >= 1 && Math.abs(v.currentTime - at) < 1; }", arg=at)
+
+    # The basic plan has one screen: a second tab is told so while this one plays.
+    other = ui.page(context)
+    other.goto(f"{ui.url}/#/watch/{movie['id']}")
+    expect(other.locator("#stream-limit")).to_contain_text("screens are all in use")
+    ui.check(other, "stream-limit")
+    context.close()
+
+
+def test_an_admin_schedules_a_showtime_and_customers_see_it(ui):
+    context = ui.context()
+    page = ui.page(context)
+    ui.sign_in(page, *ui.admin)
+    # A new room, laid out in the editor: row E premium, A1 and A2 accessible.
+    theater = ui.items("/theaters?per_page=100")[0]
+    page.goto(f"{ui.url}/#/admin/theaters/{theater['id']}")
+    name = f"Studio {uuid.uuid4().hex[:4]}"
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Rows").fill("6")
+    page.get_by_label("Seats per row").fill("8")
+    page.get_by_role("button", name="Row E premium").click()
+    page.get_by_role("button", name="Row A seat 1 accessible").click()
+    page.get_by_role("button", name="Row A seat 2 accessible").click()
+    ui.check(page, "admin-room-editor")
+    page.get_by_role("button", name="Create the room").click()
+    expect(page.locator("main")).to_contain_text(f"{name} · 48 seats")
+    status, rooms = ui.api("GET", f"/theaters/{theater['id']}/rooms")
+    room = next(r for r in (rooms["items"] if isinstance(rooms, dict) else rooms) if r["name"] == name)
+    kinds = {s["seat"]: s["kind"] for row in room["layout"]["rows"] for s in row["seats"]}
+    assert (kinds["E3"], kinds["A1"], kinds["A2"], kinds["B1"], len(kinds)) == ("premium", "accessible", "accessible", "standard", 48), kinds
+
+    page.goto(f"{ui.url}/#/admin/showtimes")
+    ui.check(page, "admin-showtimes")
+    movie = ui.items("/movies?q=Casablanca")[0]
+    page.get_by_label("Movie").select_option(label=movie["title"])
+    page.get_by_label("Room").select_option(label=f"{theater['name']} · {name} (48 seats)")
+    start = (datetime.now(timezone.utc) + timedelta(days=45)).strftime("%Y-%m-%dT20:30")
+    page.get_by_label("Starts at").fill(start)
+    page.get_by_label("Price").fill("14.50")
+    page.get_by_role("button", name="Schedule").click()
+    expect(page.locator("#showtime-message")).to_contain_text("Scheduled")
+    # The same room at the same time again: refused, with the reason.
+    page.get_by_role("button", name="Schedule").click()
+    expect(page.locator("#showtime-message")).to_contain_text("overlap", ignore_case=True)
+    ui.check(page, "admin-showtime-overlap")
+
+    # The room is new: the one showtime in it is ours, at 20:30 on the theater's clock.
+    scheduled = [s for s in ui.items(f"/showtimes?movie_id={movie['id']}&per_page=100") if s["room_id"] == room["id"]]
+    assert len(scheduled) == 1 and scheduled[0]["local_starts_at"][:16] == start, (start, scheduled)
+    public = ui.page(ui.context())
+    public.goto(f"{ui.url}/#/movies/{movie['id']}")
+    expect(public.locator(f".chip[href='#/showtimes/{scheduled[0]['id']}']")).to_have_text("20:30")
+    ui.check(public, "movie-with-new-showtime")
+
+    for part in ["movies", "theaters", "users"]:
+        page.goto(f"{ui.url}/#/admin/{part}")
+        ui.check(page, f"admin-{part}")
+    context.close()
+
+
+def test_the_dashboard_draws_its_charts_from_real_data(ui):
+    context = ui.context()
+    page = ui.page(context)
+    ui.sign_in(page, *ui.admin)
+    token = ui.admin_token()
+    # The earlier tests confirmed bookings; analytics hears of them through events.
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        status, d = ui.api("GET", "/analytics/dashboard", token=token)
+        if status == 200 and d["tickets_sold_30d"] >= 1:
+            break
+        time.sleep(0.5)
+    assert d["tickets_sold_30d"] >= 1, d
+    page.goto(f"{ui.url}/#/admin")
+    for chart in ["chart-revenue", "chart-plays", "chart-subscriptions"]:
+        expect(page.locator(f"#{chart} canvas").first).to_be_visible()
+    expect(page.locator("#tiles")).to_contain_text("Tickets sold")
+    revenue = page.locator("#tiles li", has_text="Revenue, 30 days").locator("strong").inner_text()
+    assert revenue not in ("$0.00", "—"), revenue
+    expect(page.locator("#chart-occupancy dt").first).to_be_visible()
+    expect(page.locator("#chart-popular dt").first).to_be_visible()
+    # The numbers under the charts are the API's.
+    status, days = ui.api("GET", f"/analytics/revenue?from={(datetime.now(timezone.utc) - timedelta(days=29)).date()}&to={datetime.now(timezone.utc).date()}&interval=day", token=token)
+    assert status == 200 and sum(p["revenue_cents"] for p in days) > 0, days
+    ui.check(page, "admin-dashboard")
+    context.close()
+
+
+def test_a_phone_sized_screen_in_the_dark_theme(ui):
+    context = ui.browser.new_context(viewport={"width": 375, "height": 740}, color_scheme="dark", is_mobile=True)
+    if ui.axe:
+        context.add_init_script(script=ui.axe)
+    page = ui.page(context)
+    page.goto(ui.url)
+    expect(page.locator("#results .card").first).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page is {width}px wide on a 375px screen"
+    ui.check(page, "phone-dark")
+    # Keyboard: the skip link is the first stop, and it leads to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    context.close()
+
+
+TESTS = [
+    test_search_with_a_typo,
+    test_two_seats_booked_while_another_browser_watches,
+    test_a_declined_card,
+    test_a_subscriber_watches_stops_and_resumes,
+    test_an_admin_schedules_a_showtime_and_customers_see_it,
+    test_the_dashboard_draws_its_charts_from_real_data,
+    test_a_phone_sized_screen_in_the_dark_theme,
+]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--admin", required=True, help="EMAIL:PASSWORD")
+    parser.add_argument("--axe")
+    parser.add_argument("--shots", default="target/browser")
+    parser.add_argument("--label", default="embedded")
+    parser.add_argument("--chromium", default=os.environ.get("MARQUEE_CHROMIUM", "/usr/bin/chromium"))
+    parser.add_argument("--only")
+    args = parser.parse_args()
+    ui = Ui(args)
+    failed = []
+    with sync_playwright() as p:
+        ui.browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        for test in TESTS:
+            if args.only and args.only not in test.__name__:
+                continue
+            started = time.time()
+            try:
+                test(ui)
+                print(f"ok   {test.__name__} ({time.time() - started:.1f} s)", flush=True)
+            except Exception:
+                failed.append(test.__name__)
+                print(f"FAIL {test.__name__} ({time.time() - started:.1f} s)\n{traceback.format_exc()}", flush=True)
+        ui.browser.close()
+    minor = sum(1 for _, v in ui.checked for x in v if x["impact"] not in SERIOUS)
+    print(f"axe-core: {len(ui.checked)} pages checked, {minor} minor or moderate findings; screenshots in {ui.shots}")
+    if failed:
+        print(f"{len(failed)} browser test(s) failed: {', '.join(failed)}")
+        sys.exit(1)
+    print(f"{len(TESTS) if not args.only else 'the chosen'} browser tests passed ({args.label})")
+
+
+if __name__ == "__main__":
+    main()
