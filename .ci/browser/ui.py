@@ -137,14 +137,6 @@ class Ui:
         return show
 
 
-def hold(ui, page, show_id, seats):
-    page.goto(f"{ui.url}/#/showtimes/{show_id}")
-    for seat in seats:
-        page.locator(f"[data-seat='{seat}']").click()
-    page.get_by_role("button", name="Hold seats").click()
-    expect(page.locator("#pay")).to_be_visible()
-
-
 def pay(page, number):
     page.get_by_label("Card number").fill(number)
     page.get_by_label("CVC").fill("123")
@@ -214,6 +206,32 @@ def test_two_seats_booked_while_another_browser_watches(ui):
     admin.get_by_role("button", name="Check").click()
     expect(admin.locator("#door-result")).to_contain_text("Unknown code")
 
+    # The booking earned points (one per dollar: 30); a reward costs 25 of them.
+    token = ui.admin_token()
+    name = f"Popcorn {uuid.uuid4().hex[:4]}"
+    status, _ = ui.api("POST", "/rewards", {"name": name, "description": "A large popcorn", "points_cost": 25}, token)
+    assert status == 201, status
+    buyer.goto(f"{ui.url}/#/account/loyalty")
+    for _ in range(20):  # loyalty hears of the booking through an event
+        if buyer.locator("#points").inner_text() == "30":
+            break
+        buyer.wait_for_timeout(500)
+        buyer.reload()
+        buyer.locator("#points").wait_for()
+    expect(buyer.locator("#points")).to_have_text("30")
+    reward = buyer.locator(".rewards li", has_text=name)
+    reward.get_by_role("button", name="Redeem").click()
+    expect(buyer.locator("main")).to_contain_text(f"Redeemed {name}: show the code")
+    ui.check(buyer, "account-loyalty")
+    buyer.goto(f"{ui.url}/#/account/notifications")
+    expect(buyer.locator(".feed")).to_contain_text("Booking confirmed")
+    ui.check(buyer, "account-notifications")
+    buyer.goto(f"{ui.url}/#/account/profile")
+    buyer.get_by_label("Name").fill("Buyer Renamed")
+    buyer.get_by_role("button", name="Save").click()
+    expect(buyer.locator("main")).to_contain_text("Saved.")
+    ui.check(buyer, "account-profile")
+
     # The account lists the booking and the payment; cancelling explains and refunds.
     buyer.goto(f"{ui.url}/#/account")
     expect(buyer.locator("table.list")).to_contain_text("E5, E6")
@@ -238,7 +256,15 @@ def test_a_declined_card(ui):
     context = ui.context()
     page = ui.page(context)
     ui.register(page, "Decline")
-    hold(ui, page, show["id"], ["C3"])
+    # By keyboard alone: a seat is a button, Space chooses it, Enter on "Hold seats" holds it.
+    page.goto(f"{ui.url}/#/showtimes/{show['id']}")
+    page.locator("[data-seat='C3']").focus()
+    page.keyboard.press("Space")
+    expect(page.locator("[data-seat='C3']")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="Hold seats").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#pay")).to_be_visible()
+    expect(page.get_by_label("Card number")).to_be_focused()
     pay(page, "4000 0000 0000 0002")
     expect(page.locator("#pay-error")).to_contain_text("Your card was declined.")
     ui.check(page, "card-declined")
@@ -289,7 +315,22 @@ def test_a_subscriber_watches_stops_and_resumes(ui):
     expect(page.locator("#playback-status")).to_have_text(f"Resuming at {stopped}")
     page.wait_for_function("(at) => { const v = document.getElementById('player'); return v.readyState >= 1 && Math.abs(v.currentTime - at) < 1; }", arg=at)
 
+    # Having watched it, the viewer reviews it: the review shows, marked verified.
+    page.goto(f"{ui.url}/#/movies/{movie['id']}")
+    page.get_by_label("Rating").select_option("9")
+    page.get_by_label("Title").fill("Still holds up")
+    page.get_by_label("What you thought").fill("The colour bars have never looked better.")
+    page.get_by_role("button", name="Post the review").click()
+    review = page.locator(".reviews li", has_text="Still holds up")
+    expect(review).to_contain_text("9/10")
+    expect(review.locator(".badge")).to_have_text("verified")
+    expect(page.locator("#review")).to_have_count(0)  # one review per movie: the form is gone
+    ui.check(page, "movie-reviewed")
+
     # The basic plan has one screen: a second tab is told so while this one plays.
+    page.goto(f"{ui.url}/#/watch/{movie['id']}")
+    expect(page.locator("#player")).to_be_visible()
+    page.evaluate("document.getElementById('player').muted = true; document.getElementById('player').play()")
     other = ui.page(context)
     other.goto(f"{ui.url}/#/watch/{movie['id']}")
     expect(other.locator("#stream-limit")).to_contain_text("screens are all in use")
@@ -365,7 +406,7 @@ def test_the_dashboard_draws_its_charts_from_real_data(ui):
     for chart in ["chart-revenue", "chart-plays", "chart-subscriptions"]:
         expect(page.locator(f"#{chart} canvas").first).to_be_visible()
     expect(page.locator("#tiles")).to_contain_text("Tickets sold")
-    revenue = page.locator("#tiles li", has_text="Revenue, 30 days").locator("strong").inner_text()
+    revenue = page.locator("#tiles li", has_text="Net revenue, 30 days").locator("strong").inner_text()
     assert revenue not in ("$0.00", "—"), revenue
     expect(page.locator("#chart-occupancy dt").first).to_be_visible()
     expect(page.locator("#chart-popular dt").first).to_be_visible()

@@ -165,10 +165,11 @@ async function notifications() {
           h("strong", {}, n.title),
           h("span", { class: "muted" }, ` · ${when(n.created_at)}`),
           h("p", {}, n.body),
-          n.data?.booking_id ? h("a", { href: `#/bookings/${n.data.booking_id}` }, "See the booking") : null,
-          n.read
-            ? null
-            : h("button", { type: "button", class: "ghost", onclick: async () => { await api(`/notifications/${n.id}/read`, { method: "POST" }).catch(() => {}); redraw(); } }, "Mark as read"),
+          h("div", { class: "actions" },
+            n.data?.booking_id ? h("a", { href: `#/bookings/${n.data.booking_id}` }, "See the booking") : null,
+            n.read
+              ? null
+              : h("button", { type: "button", class: "ghost", onclick: async () => { await api(`/notifications/${n.id}/read`, { method: "POST" }).catch(() => {}); redraw(); } }, "Mark as read")),
         ),
       ),
     ),

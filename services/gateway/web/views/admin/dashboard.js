@@ -70,7 +70,7 @@ export async function dashboard() {
   const cur = d.currency;
   const cents = (v) => money(v ?? 0, cur);
   const tiles = [
-    ["Revenue, 30 days", cents(d.revenue_cents_30d)],
+    ["Net revenue, 30 days", cents(d.revenue_cents_30d)],
     ["Refunds, 30 days", cents(d.refunds_cents_30d)],
     ["Bookings", d.bookings_30d],
     ["Tickets sold", d.tickets_sold_30d],

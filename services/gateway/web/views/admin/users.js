@@ -1,7 +1,7 @@
 // Users and roles: find someone by email or name, and make them an admin or a customer.
 
 import { api, query } from "../../api.js";
-import { failure, h, items, when } from "../../dom.js";
+import { debounce, failure, h, items, when } from "../../dom.js";
 import { current } from "../../session.js";
 
 export async function users() {
@@ -29,7 +29,7 @@ export async function users() {
       list.replaceChildren(failure(e));
     }
   }
-  search.addEventListener("input", () => load());
+  search.addEventListener("input", debounce(load, 200));
   await load();
   return [h("div", { class: "filters" }, search), list];
 }
