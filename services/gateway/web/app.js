@@ -2,29 +2,24 @@
 // (`#/movies/{id}`), so every page is a link that can be shared and the server needs no
 // fallback route.
 
-import { account } from "./views/account.js";
-import { admin } from "./views/admin/index.js";
-import { booking } from "./views/booking.js";
-import { catalog } from "./views/catalog.js";
-import { movie } from "./views/movie.js";
-import { signin } from "./views/signin.js";
-import { tickets } from "./views/tickets.js";
-import { plans, watch, watching } from "./views/watch.js";
 import { h, leave, mount } from "./dom.js";
 import { onChange, refresh, signOut } from "./session.js";
 
+// Each page's module is fetched the first time it is shown: a customer browsing the catalog
+// never downloads the dashboard's chart library or the QR code maker.
+const page = (module, name) => async (...args) => (await import(module))[name](...args);
 const ID = "([0-9a-f-]{36})";
 const routes = [
-  [/^#?\/?$/, () => catalog()],
-  [new RegExp(`^#/movies/${ID}$`), (id) => movie(id)],
-  [new RegExp(`^#/showtimes/${ID}$`), (id) => booking(id)],
-  [new RegExp(`^#/bookings/${ID}$`), (id) => tickets(id)],
-  [new RegExp(`^#/watch/${ID}$`), (id) => watch(id)],
-  [/^#\/plans$/, () => plans()],
-  [/^#\/account\/watching$/, () => watching()],
-  [/^#\/account(?:\/([a-z]+))?$/, (part) => account(part || "")],
-  [/^#\/admin(?:\/([a-z-]+))?(?:\/([0-9a-f-]{36}))?$/, (part, id) => admin(part || "", id)],
-  [/^#\/signin$/, () => signin()],
+  [/^#?\/?$/, page("./views/catalog.js", "catalog")],
+  [new RegExp(`^#/movies/${ID}$`), page("./views/movie.js", "movie")],
+  [new RegExp(`^#/showtimes/${ID}$`), page("./views/booking.js", "booking")],
+  [new RegExp(`^#/bookings/${ID}$`), page("./views/tickets.js", "tickets")],
+  [new RegExp(`^#/watch/${ID}$`), page("./views/watch.js", "watch")],
+  [/^#\/plans$/, page("./views/watch.js", "plans")],
+  [/^#\/account\/watching$/, page("./views/watch.js", "watching")],
+  [/^#\/account(?:\/([a-z]+))?$/, (part) => page("./views/account.js", "account")(part || "")],
+  [/^#\/admin(?:\/([a-z-]+))?(?:\/([0-9a-f-]{36}|new))?$/, (part, id) => page("./views/admin/index.js", "admin")(part || "", id)],
+  [/^#\/signin$/, page("./views/signin.js", "signin")],
 ];
 
 /// The header's account part: who is signed in, or a link to sign in.
