@@ -36,6 +36,7 @@ pub mod periodic;
 pub mod problem;
 pub mod server;
 pub mod settings;
+pub mod snapshot;
 pub mod telemetry;
 pub mod time;
 pub mod zones;
