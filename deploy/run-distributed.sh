@@ -3,7 +3,8 @@
 # replicas), on PostgreSQL (a schema per service in one database), RabbitMQ and Redis, behind two
 # gateways (GATEWAY_PORT and the next port) that share their rate limits through Redis.
 # Streaming keeps its media in target/distributed/DATABASE/streaming (MARQUEE_STATE_DIR to move it),
-# notifications its emails in .../notifications/mail (.eml files, unless MARQUEE_SMTP_URL is set).
+# notifications its emails in .../notifications/mail (.eml files, unless MARQUEE_SMTP_URL is set),
+# backup its backups in .../backup/objects/backups (unless MARQUEE_BACKUP_STORE is set).
 # Usage: deploy/run-distributed.sh [DATABASE] [GATEWAY_PORT]   (Ctrl-C stops everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ DB="${1:-marquee}"
 PORT="${2:-8080}"
 BIN="${MARQUEE_BIN:-target/release/marquee}"
 STATE="${MARQUEE_STATE_DIR:-target/distributed/$DB}"
-mkdir -p "$STATE/streaming" "$STATE/notifications"
+mkdir -p "$STATE/streaming" "$STATE/notifications" "$STATE/backup"
 [ -x "$BIN" ] || cargo build --release -p marquee
 PG="${MARQUEE_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 psql "$PG" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 || psql "$PG" -c "CREATE DATABASE $DB" >/dev/null
@@ -39,6 +40,7 @@ export MARQUEE_LOYALTY_URL=http://127.0.0.1:9088
 export MARQUEE_NOTIFICATIONS_URL=http://127.0.0.1:9089
 export MARQUEE_ANALYTICS_URL=http://127.0.0.1:9090
 export MARQUEE_RECOMMENDATIONS_URL=http://127.0.0.1:9091
+export MARQUEE_BACKUP_URL=http://127.0.0.1:9092
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
@@ -64,6 +66,7 @@ serve loyalty 9088
 MARQUEE_DATA_DIR="$STATE/notifications" serve notifications 9089   # its mail/
 serve analytics 9090
 serve recommendations 9091
+MARQUEE_DATA_DIR="$STATE/backup" serve backup 9092   # backups in $STATE/backup/objects/backups
 serve gateway "$PORT"
 serve gateway "$((PORT + 1))"
 echo "Marquee (distributed) on http://127.0.0.1:$PORT and :$((PORT + 1)); database $DB, namespace $MARQUEE_AMQP_NAMESPACE"

@@ -10,3 +10,4 @@ CREATE DATABASE loyalty;
 CREATE DATABASE notifications;
 CREATE DATABASE analytics;
 CREATE DATABASE recommendations;
+CREATE DATABASE backup;

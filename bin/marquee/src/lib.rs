@@ -6,7 +6,9 @@
 //! - [`system`]: starting several services in one process (the embedded mode, and tests).
 //! - [`loadtest`]: traffic against a running deployment, with throughput and percentiles.
 //! - [`ledger`]: `marquee check ledger`: money, seats and tickets agree.
+//! - [`backups`]: `marquee backup create|list|restore`, over the backup service's API.
 
+pub mod backups;
 pub mod ledger;
 pub mod loadtest;
 pub mod overhead;

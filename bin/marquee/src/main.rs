@@ -63,6 +63,12 @@ enum Command {
         #[command(subcommand)]
         what: Events,
     },
+    /// Back up every service, list the backups, restore one (through the backup service's API,
+    /// as an admin), with a progress bar.
+    Backup {
+        #[command(subcommand)]
+        what: Backup,
+    },
     /// Manage identity's signing keys.
     Keys {
         #[command(subcommand)]
@@ -108,22 +114,86 @@ enum Keys {
     },
 }
 
+/// A deployment's gateway and an admin's credentials.
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// The gateway, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "MARQUEE_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An admin's email (default: MARQUEE_ADMIN_EMAIL).
+    #[arg(long, env = "MARQUEE_ADMIN_EMAIL")]
+    email: String,
+    /// The admin's password (default: MARQUEE_ADMIN_PASSWORD).
+    #[arg(long, env = "MARQUEE_ADMIN_PASSWORD", hide_env_values = true)]
+    password: String,
+}
+
 #[derive(Subcommand)]
 enum Check {
     /// Money, seats and tickets agree: every booking holds what it should, every sold seat is
     /// one confirmed booking's, no ticket of an ended booking is valid, every subscription
     /// period is charged once.
     Ledger {
-        /// The gateway, e.g. http://127.0.0.1:8080.
-        #[arg(long, env = "MARQUEE_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
-        /// An admin's email (default: MARQUEE_ADMIN_EMAIL).
-        #[arg(long, env = "MARQUEE_ADMIN_EMAIL")]
-        email: String,
-        /// The admin's password (default: MARQUEE_ADMIN_PASSWORD).
-        #[arg(long, env = "MARQUEE_ADMIN_PASSWORD", hide_env_values = true)]
-        password: String,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum Backup {
+    /// Back up every service now, to the object store; follows it to its end (exit status 1
+    /// when it fails).
+    Create {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print the backup's id and return at once.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// The backups, newest first (those in the object store from before, too).
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Restore a backup into this deployment, whose services must be empty (a fresh one, e.g.
+    /// `marquee up --no-demo` on a new data dir); follows it to its end.
+    Restore {
+        /// The backup's id (`marquee backup list`).
+        id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long)]
+        detach: bool,
+    },
+}
+
+async fn backup(what: Backup) -> anyhow::Result<()> {
+    use marquee::backups;
+    let sign_in = |a: AdminArgs| async move { backups::Admin::sign_in(&a.url, &a.email, &a.password).await };
+    let (ended, status) = match what {
+        Backup::List { admin } => {
+            for line in backups::list(&sign_in(admin).await?).await? {
+                say(&line);
+            }
+            return Ok(());
+        }
+        Backup::Create { admin, detach } => {
+            let ended = backups::create(&sign_in(admin).await?, detach).await?;
+            let status = ended["status"].as_str().unwrap_or("?").to_owned();
+            (ended, status)
+        }
+        Backup::Restore { id, admin, detach } => {
+            let ended = backups::restore(&sign_in(admin).await?, &id, detach).await?;
+            let status =
+                ended["restore"]["status"].as_str().or(ended["status"].as_str()).unwrap_or("?").to_owned();
+            (ended, status)
+        }
+    };
+    say(&serde_json::to_string_pretty(&ended)?);
+    if status == "failed" {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// Print a line for the person at the terminal; a closed stdout is no reason to fail.
@@ -164,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
             marquee::loadtest::print(&args, &results);
             Ok(())
         }
-        Command::Check { what: Check::Ledger { url, email, password } } => {
+        Command::Check { what: Check::Ledger { admin: AdminArgs { url, email, password } } } => {
             let http = reqwest::Client::new();
             let token = marquee::ledger::admin_token(&http, &url, &email, &password).await?;
             let report = marquee::ledger::check(&http, &url, &token).await?;
@@ -177,6 +247,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { what } => backup(what).await,
         Command::Events { what: Events::Redrive { service, data_dir: dir } } => {
             let dir = data_dir(dir).unwrap_or_else(|| "./data".into());
             redrive(&settings, service.as_deref(), &dir).await

@@ -23,6 +23,7 @@ pub const SERVICES: &[&str] = &[
     "notifications",
     "analytics",
     "recommendations",
+    "backup",
 ];
 
 /// `marquee serve`'s default port for a service (the registry's).
@@ -67,6 +68,7 @@ pub fn migrator(service: &str) -> anyhow::Result<sqlx::migrate::Migrator> {
         "notifications" => Ok(notifications::migrator()),
         "analytics" => Ok(analytics::migrator()),
         "recommendations" => Ok(recommendations::migrator()),
+        "backup" => Ok(backup::migrator()),
         other => anyhow::bail!("{other} has no database"),
     }
 }
@@ -90,6 +92,8 @@ pub async fn build(
         "notifications" => notifications::build(platform, db, bus).await,
         "analytics" => analytics::build(platform, db, bus).await,
         "recommendations" => recommendations::build(platform, db, bus).await,
+        // It has no events of its own: it reads the others through their snapshot endpoints.
+        "backup" => backup::build(platform, db).await,
         other => anyhow::bail!("unknown service {other:?}"),
     }
 }

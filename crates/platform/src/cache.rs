@@ -12,6 +12,8 @@ pub trait Cache: Send + Sync {
     async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> anyhow::Result<()>;
     async fn delete(&self, key: &str) -> anyhow::Result<()>;
+    /// Drop every entry of this service (after a restore replaced what they were read from).
+    async fn clear(&self) -> anyhow::Result<()>;
     /// For `/health/ready`.
     async fn ping(&self) -> anyhow::Result<()>;
 }
@@ -77,6 +79,11 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn clear(&self) -> anyhow::Result<()> {
+        self.entries.invalidate_all();
+        Ok(())
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         Ok(())
     }
@@ -106,8 +113,8 @@ impl RedisCache {
         format!("{}:{key}", self.prefix)
     }
 
-    /// Remove every key under this cache's prefix (test clean-up).
-    pub async fn clear(&self) -> anyhow::Result<()> {
+    /// Remove every key under this cache's prefix.
+    async fn clear_prefix(&self) -> anyhow::Result<()> {
         let mut conn = self.connection.clone();
         let mut cursor: u64 = 0;
         loop {
@@ -154,6 +161,10 @@ impl Cache for RedisCache {
         let mut conn = self.connection.clone();
         redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut conn).await?;
         Ok(())
+    }
+
+    async fn clear(&self) -> anyhow::Result<()> {
+        self.clear_prefix().await
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

@@ -81,6 +81,8 @@ pub fn redact(url: &str) -> String {
 pub struct Db {
     pub pool: AnyPool,
     engine: Engine,
+    /// Where it is, for a connection of its own outside the pool (a backup's read snapshot).
+    url: String,
 }
 
 impl Db {
@@ -121,11 +123,15 @@ impl Db {
             .connect(&config.url)
             .await
             .with_context(|| format!("connecting to {}", redact(&config.url)))?;
-        Ok(Self { pool, engine })
+        Ok(Self { pool, engine, url: config.url.clone() })
     }
 
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL, where replicas compete for rows; nothing on

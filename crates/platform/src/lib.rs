@@ -8,6 +8,7 @@
 //! - [`extract`]: `ApiJson` and `ApiQuery`, whose rejections are problems (400/413/415/422).
 //! - [`openapi`]: the answers every operation can give, added to each service's document.
 //! - [`idempotency`]: `Idempotency-Key` handling.
+//! - [`objects`]: the object store (a directory or S3) media and backups live in.
 //! - [`periodic`]: background work in passes until shutdown.
 //! - [`pagination`]: the `?page=&per_page=` request and the `{items, page, per_page, total}` shape.
 //! - [`db`]: one pool type over SQLite and PostgreSQL, and migrations.
@@ -30,6 +31,7 @@ pub mod db;
 pub mod extract;
 pub mod forwarded;
 pub mod idempotency;
+pub mod objects;
 pub mod openapi;
 pub mod pagination;
 pub mod periodic;

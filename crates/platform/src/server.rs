@@ -158,7 +158,10 @@ pub fn with_middleware(
 /// Answer 503 when the handler takes too long; streaming bodies are not cut, only the wait for
 /// the response head is bounded.
 async fn timeout(State(limits): State<HttpLimits>, request: Request, next: Next) -> Response {
-    if limits.untimed.iter().any(|prefix| request.uri().path().starts_with(prefix)) {
+    let path = request.uri().path();
+    // A snapshot or a restore moves every row of a service: as long as that takes.
+    let snapshot = [crate::snapshot::routes::PREFIX, crate::snapshot::routes::RESTORES];
+    if limits.untimed.iter().chain(&snapshot).any(|prefix| path.starts_with(prefix)) {
         return next.run(request).await;
     }
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {

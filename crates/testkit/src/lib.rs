@@ -10,11 +10,13 @@
 //! - [`TcpProxy`]: a TCP forwarder whose connections can be cut, to take a real server away.
 //! - [`flows`]: a showtime to book, a booking paid for.
 //! - [`smtp`]: a real SMTP server that keeps what it receives.
+//! - [`moto`]: a real S3 API server (moto's), for the object store.
 //! - [`FaultProxy`]: an HTTP proxy in front of a service that answers slowly, fails, cuts
 //!   connections or is down, on demand.
 
 mod faults;
 pub mod flows;
+pub mod moto;
 mod proxy;
 pub mod smtp;
 pub use faults::{FaultProxy, Faults};
@@ -526,7 +528,10 @@ impl Drop for TestSystem {
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
                 // The client is made inside the runtime: it needs a reactor.
-                rt.block_on(async { platform::cache::RedisCache::new(&url, &namespace)?.clear().await })
+                rt.block_on(async {
+                    let cache = platform::cache::RedisCache::new(&url, &namespace)?;
+                    platform::cache::Cache::clear(&cache).await
+                })
             })
             .join();
         }

@@ -29,6 +29,10 @@ use platform::{Platform, clock::Clock, db::Db};
 
 pub const SERVICE: &str = "analytics";
 
+/// What a restore counts as this service's own data (it refuses when any is there).
+pub const RESTORE_POLICY: platform::snapshot::restore::Policy =
+    platform::snapshot::restore::Policy { primary: &[("bookings", ""), ("plays", "")], merged: &[] };
+
 pub fn migrator() -> sqlx::migrate::Migrator {
     platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
 }
@@ -46,6 +50,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     let consumer = Consumer::new(SERVICE, reactions::EVENTS, db.clone(), Arc::new(reactions));
     bus.subscribe(Arc::new(consumer), platform.shutdown.clone(), &platform.tasks).await?;
     let (api, openapi) = routes::router(state);
+    let api = api.merge(platform::snapshot::routes::routes(&platform, &db, RESTORE_POLICY));
     let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)
 }

@@ -29,6 +29,10 @@ use platform::{Platform, cache::Cache, db::Db};
 
 pub const SERVICE: &str = "catalog";
 
+/// What a restore counts as the catalog's own data: movies (genres are seeded).
+pub const RESTORE_POLICY: platform::snapshot::restore::Policy =
+    platform::snapshot::restore::Policy { primary: &[("movies", "")], merged: &[] };
+
 pub fn migrator() -> sqlx::migrate::Migrator {
     platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
 }
@@ -89,6 +93,17 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     .await?;
 
     let (api, openapi) = routes::router(state);
+    // The search index is built from the restored movies.
+    let after_restore: platform::snapshot::routes::AfterRestore = Arc::new(move || {
+        let indexer = indexer.clone();
+        Box::pin(async move { indexer.rebuild().await.map(|_| ()) })
+    });
+    let api = api.merge(platform::snapshot::routes::routes_with(
+        &platform,
+        &db,
+        RESTORE_POLICY,
+        Some(after_restore),
+    ));
     let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)
 }

@@ -67,6 +67,8 @@ struct StoredKey {
     private_key: String,
     public_key: String,
     created_at: i64,
+    /// False for a key a restore brought in: published, never signing.
+    signs: bool,
 }
 
 /// The keys as of one moment: which signs, and which are published.
@@ -187,7 +189,7 @@ async fn insert_key(db: &Db, now: i64, unless_newer_than: Option<i64>) -> anyhow
     let kid = uuid::Uuid::now_v7().to_string();
     let inserted = sqlx::query(
         "INSERT INTO signing_keys (kid, private_key, public_key, created_at) \
-         SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE created_at > $5)",
+         SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE signs = 1 AND created_at > $5)",
     )
     .bind(&kid)
     .bind(STANDARD.encode(pkcs8.as_ref()))
@@ -204,7 +206,7 @@ async fn insert_key(db: &Db, now: i64, unless_newer_than: Option<i64>) -> anyhow
 /// Every stored key, oldest first.
 async fn stored(db: &Db) -> anyhow::Result<Vec<StoredKey>> {
     let rows = sqlx::query(
-        "SELECT kid, private_key, public_key, created_at FROM signing_keys ORDER BY created_at, kid",
+        "SELECT kid, private_key, public_key, created_at, signs FROM signing_keys ORDER BY created_at, kid",
     )
     .fetch_all(&db.pool)
     .await
@@ -216,6 +218,7 @@ async fn stored(db: &Db) -> anyhow::Result<Vec<StoredKey>> {
                 private_key: row.try_get("private_key")?,
                 public_key: row.try_get("public_key")?,
                 created_at: row.try_get("created_at")?,
+                signs: row.try_get::<i64, _>("signs")? != 0,
             })
         })
         .collect()
@@ -224,7 +227,12 @@ async fn stored(db: &Db) -> anyhow::Result<Vec<StoredKey>> {
 /// The key that signs at `now`: the newest one published for the activation delay, or, when
 /// none has been (a new deployment), the oldest.
 fn signer(keys: &[StoredKey], policy: KeyPolicy, now: i64) -> Option<&StoredKey> {
-    keys.iter().rev().find(|k| k.created_at <= now - policy.activation_ms).or_else(|| keys.first())
+    let mut signing = keys.iter().filter(|k| k.signs);
+    keys.iter()
+        .rev()
+        .filter(|k| k.signs)
+        .find(|k| k.created_at <= now - policy.activation_ms)
+        .or_else(|| signing.next())
 }
 
 /// Keys every token of which has expired at `now`: each stopped signing when the next key
@@ -280,7 +288,13 @@ mod tests {
     use super::*;
 
     fn key(kid: &str, created_at: i64) -> StoredKey {
-        StoredKey { kid: kid.into(), private_key: String::new(), public_key: String::new(), created_at }
+        StoredKey {
+            kid: kid.into(),
+            private_key: String::new(),
+            public_key: String::new(),
+            created_at,
+            signs: true,
+        }
     }
 
     const MIN: i64 = 60_000;
@@ -312,5 +326,21 @@ mod tests {
         assert!(gone(117 * MIN).is_empty(), "the leeway");
         assert_eq!(gone(117 * MIN + 1), ["old"]);
         assert!(retired(&keys[1..], policy(), 10_000 * MIN).is_empty(), "the signing key never retires");
+    }
+
+    /// Issue 15: a restore merged the backup's keys, older by their creation times than the new
+    /// system's young key; the fallback for "none published long enough" picked the oldest, a
+    /// key no verifier had seen, and tokens failed with "unknown signing key".
+    #[test]
+    fn a_restored_key_is_published_but_never_signs() {
+        let restored = StoredKey { signs: false, ..key("restored", 0) };
+        let keys = [restored, key("ours", 100 * MIN)];
+        for now in [100 * MIN, 100 * MIN + 30_000, 200 * MIN] {
+            assert_eq!(signer(&keys, policy(), now).map(|k| k.kid.as_str()), Some("ours"), "at {now}");
+        }
+        let set = key_set(&keys, policy(), 100 * MIN).expect("a step of the test").expect("a key set");
+        assert_eq!(set.kid, "ours");
+        let published: Vec<&str> = set.jwks.keys.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(published, ["ours", "restored"], "both published");
     }
 }

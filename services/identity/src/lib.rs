@@ -33,6 +33,15 @@ use platform::{Platform, auth::Role, db::Db};
 
 pub const SERVICE: &str = "identity";
 
+/// What a restore counts as identity's own data: accounts other than administrators (a fresh
+/// system has the configured one). Signing keys are merged: tokens signed before the restore
+/// keep verifying, and so do the backup's, whose keys are published but never sign here (they
+/// were never published here for the activation delay).
+pub const RESTORE_POLICY: platform::snapshot::restore::Policy = platform::snapshot::restore::Policy {
+    primary: &[("users", "role <> 'admin'")],
+    merged: &[platform::snapshot::restore::Merged { table: "signing_keys", set: &[("signs", 0)] }],
+};
+
 /// The migrations of identity's database: the event tables and its own.
 pub fn migrator() -> sqlx::migrate::Migrator {
     platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
@@ -172,7 +181,21 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
         Consumer::new(SERVICE, activity::ACTIVITY_EVENTS, db.clone(), Arc::new(activity::ActivityLog));
     bus.subscribe(Arc::new(consumer), platform.shutdown.clone(), &platform.tasks).await?;
 
+    // The restored keys are published (and the right one signs) at once, not at the next pass.
+    let after_restore: platform::snapshot::routes::AfterRestore = {
+        let keys = state.keys.clone();
+        Arc::new(move || {
+            let keys = keys.clone();
+            Box::pin(async move { keys.maintain(platform::time::now_ms()).await.map(|_| ()) })
+        })
+    };
     let (api, openapi) = routes::router(state);
+    let api = api.merge(platform::snapshot::routes::routes_with(
+        &platform,
+        &db,
+        RESTORE_POLICY,
+        Some(after_restore),
+    ));
     let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)
 }

@@ -32,6 +32,11 @@ use platform::{Platform, Settings, clock::Clock, db::Db};
 
 pub const SERVICE: &str = "notifications";
 
+/// What a restore counts as this service's own data (it refuses when any is there): a fresh
+/// system's administrator has a welcome message, and nothing else.
+pub const RESTORE_POLICY: platform::snapshot::restore::Policy =
+    platform::snapshot::restore::Policy { primary: &[("notifications", "kind <> 'welcome'")], merged: &[] };
+
 pub fn migrator() -> sqlx::migrate::Migrator {
     platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
 }
@@ -114,6 +119,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     bus.subscribe(Arc::new(consumer), platform.shutdown.clone(), &platform.tasks).await?;
     platform.tasks.spawn(worker::run(state.clone(), platform.shutdown.clone()));
     let (api, openapi) = routes::router(state);
+    let api = api.merge(platform::snapshot::routes::routes(&platform, &db, RESTORE_POLICY));
     let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)
 }

@@ -27,6 +27,10 @@ use platform::{Platform, clock::Clock, db::Db};
 
 pub const SERVICE: &str = "payments";
 
+/// What a restore counts as this service's own data (it refuses when any is there).
+pub const RESTORE_POLICY: platform::snapshot::restore::Policy =
+    platform::snapshot::restore::Policy { primary: &[("payments", ""), ("subscriptions", "")], merged: &[] };
+
 pub fn migrator() -> sqlx::migrate::Migrator {
     platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
 }
@@ -50,6 +54,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     let every = Duration::from_millis(platform.settings.parse_or("MARQUEE_RENEWAL_INTERVAL_MS", 60_000)?);
     platform.tasks.spawn(renewals::run(state.clone(), every, platform.shutdown.clone()));
     let (api, openapi) = routes::router(state);
+    let api = api.merge(platform::snapshot::routes::routes(&platform, &db, RESTORE_POLICY));
     let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)
 }

@@ -26,6 +26,10 @@ use platform::{Platform, clock::Clock, db::Db};
 
 pub const SERVICE: &str = "recommendations";
 
+/// What a restore counts as this service's own data: the signals users gave.
+pub const RESTORE_POLICY: platform::snapshot::restore::Policy =
+    platform::snapshot::restore::Policy { primary: &[("interactions", "")], merged: &[] };
+
 pub fn migrator() -> sqlx::migrate::Migrator {
     platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
 }
@@ -51,7 +55,21 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     let reactions = reactions::Reactions { state: state.clone() };
     let consumer = Consumer::new(SERVICE, reactions::EVENTS, db.clone(), Arc::new(reactions));
     bus.subscribe(Arc::new(consumer), platform.shutdown.clone(), &platform.tasks).await?;
+    // The live signals are read again from the restored tables.
+    let after_restore: platform::snapshot::routes::AfterRestore = {
+        let (db, engine) = (db.clone(), state.engine.clone());
+        Arc::new(move || {
+            let (db, engine) = (db.clone(), engine.clone());
+            Box::pin(async move { reactions::reload(&db, &engine).await })
+        })
+    };
     let (api, openapi) = routes::router(state);
+    let api = api.merge(platform::snapshot::routes::routes_with(
+        &platform,
+        &db,
+        RESTORE_POLICY,
+        Some(after_restore),
+    ));
     let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app(&platform, api, openapi, checks)
 }

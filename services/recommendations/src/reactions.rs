@@ -194,6 +194,18 @@ impl events::LocalHandler for LiveUpdates {
 }
 
 /// Merge the database's signals into the live state.
+/// Forget the live signals and read them again (after a restore replaced the tables).
+pub async fn reload(db: &platform::db::Db, engine: &Arc<Engine>) -> anyhow::Result<()> {
+    let changes = store::load(db).await?;
+    engine.update(|live| {
+        *live = Default::default();
+        for change in changes {
+            apply_live(live, change);
+        }
+    });
+    Ok(())
+}
+
 pub async fn load(db: &platform::db::Db, engine: &Arc<Engine>) -> anyhow::Result<()> {
     let changes = store::load(db).await?;
     engine.update(|live| {

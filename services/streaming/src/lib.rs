@@ -23,7 +23,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod hls;
-pub mod objects;
+pub use platform::objects;
 pub mod ops;
 pub mod ranges;
 pub mod reactions;
@@ -39,6 +39,12 @@ use events::{Consumer, Effects, EventBus};
 use platform::{Platform, clock::Clock, db::Db};
 
 pub const SERVICE: &str = "streaming";
+
+/// What a restore counts as this service's own data (it refuses when any is there).
+pub const RESTORE_POLICY: platform::snapshot::restore::Policy = platform::snapshot::restore::Policy {
+    primary: &[("media", ""), ("watch_progress", ""), ("watchlist", "")],
+    merged: &[],
+};
 
 pub fn migrator() -> sqlx::migrate::Migrator {
     platform::db::combine(&[&events::migrations(), &sqlx::migrate!("./migrations")])
@@ -129,6 +135,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
         platform.tasks.spawn(demo::seed(state.clone(), platform.shutdown.clone()));
     }
     let (api, openapi) = routes::router(state);
+    let api = api.merge(platform::snapshot::routes::routes(&platform, &db, RESTORE_POLICY));
     let checks = events::service::readiness(&platform, &db, &bus);
     platform::server::service_app_with(&platform, api, openapi, checks, &["/api/v1/media/"])
 }

@@ -1,5 +1,6 @@
 //! The `marquee` binary itself: `marquee up` from an empty data dir, and again on the same one.
 
+mod backups;
 mod loadtest;
 
 use std::{

@@ -1,81 +1,19 @@
 //! Media in S3: the same upload and delivery against a real S3 API (moto's server, started here
 //! on a free port), as against the directory.
 
-use std::{process::Stdio, time::Duration};
-
 use testkit::TestSystem;
 
 use crate::{fetch, settings, start, streamable, subscriber};
 
-/// moto's S3 server on a free port, killed on drop.
-struct Moto {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// How to run moto: `MARQUEE_TEST_MOTO` (a `moto_server` path, which CI sets from its
-/// virtualenv), else `python3 -m moto.server` when python has moto. `None`: skipped, except
-/// where `MARQUEE_TEST_MOTO` is set (then it must work).
-fn moto_command() -> Option<std::process::Command> {
-    if let Ok(path) = std::env::var("MARQUEE_TEST_MOTO") {
-        return Some(std::process::Command::new(path));
-    }
-    let has_moto = std::process::Command::new("python3")
-        .args(["-c", "import moto.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    has_moto.then(|| {
-        let mut c = std::process::Command::new("python3");
-        c.args(["-m", "moto.server"]);
-        c
-    })
-}
-
-async fn moto() -> Option<Moto> {
-    let mut command = moto_command()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let child = command
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto's server starts");
-    let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
-    let http = reqwest::Client::new();
-    let up = testkit::eventually(Duration::from_secs(30), || async {
-        http.get(format!("{}/moto-api/", moto.url)).send().await.is_ok()
-    })
-    .await;
-    assert!(up, "moto's server answered on {}", moto.url);
-    // An unsigned CreateBucket: moto does not check signatures.
-    let made = http.put(format!("{}/marquee-media", moto.url)).send().await.expect("create bucket");
-    assert!(made.status().is_success(), "bucket: {}", made.status());
-    Some(moto)
-}
-
 #[tokio::test]
 async fn media_in_s3_streams_like_media_in_a_directory() {
-    let Some(moto) = moto().await else {
+    let Some(moto) = testkit::moto::start("marquee-media").await else {
         eprintln!(
             "SKIPPED media_in_s3_streams_like_media_in_a_directory: no moto (pip install 'moto[server]')"
         );
         return;
     };
-    let settings = settings(true)
-        .with("MARQUEE_OBJECT_STORE", "s3://marquee-media/test")
-        .with("MARQUEE_S3_ENDPOINT", moto.url.clone())
-        .with("MARQUEE_S3_REGION", "us-east-1")
-        .with("MARQUEE_S3_ACCESS_KEY_ID", "testing")
-        .with("MARQUEE_S3_SECRET_ACCESS_KEY", "testing");
+    let settings = moto.settings(settings(true), "MARQUEE_OBJECT_STORE", "marquee-media", "test");
     let sys = TestSystem::start_with(settings).await;
     let admin = sys.admin_token().await;
     let (movie_id, clip) = streamable(&sys, &admin, 6).await;

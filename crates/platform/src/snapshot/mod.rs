@@ -1,10 +1,21 @@
-//! A service's tables as rows of JSON, and back: the ground under backups (issue 15, work in
-//! progress, not wired to any endpoint yet).
+//! A service's tables as rows of JSON, and back: what the backup service asks every service
+//! for, through endpoints the gateway never forwards.
 //!
 //! Every column in Marquee's schemas is TEXT, INTEGER or BIGINT (see `db`), so a row is a JSON
 //! object of strings, integers and nulls on both engines, and one restore path serves both.
 //! Tables are listed parents first (by their foreign keys), so inserting in that order never
 //! breaks a reference; `_sqlx_migrations` is left out (the schema version is recorded apart).
+//!
+//! - [`spool`]: a table as a gzip JSON Lines file on local disk, with its checksum.
+//! - [`export`]: every table of a service from one read transaction, into spool files.
+//! - [`restore`]: spool files into a service that holds nothing yet, in one transaction.
+//! - [`routes`]: `/internal/snapshots`, `/internal/restores` and `/internal/outbox/resend`,
+//!   for the backup service only.
+
+pub mod export;
+pub mod restore;
+pub mod routes;
+pub mod spool;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -141,59 +152,44 @@ pub async fn rows<F>(conn: &mut AnyConnection, table: &Table, mut each: F) -> an
 where
     F: FnMut(Map<String, Value>) -> anyhow::Result<()>,
 {
-    let names: Vec<&str> = table.columns.iter().map(|(n, _)| n.as_str()).collect();
-    let sql = format!(
-        "SELECT {} FROM {} ORDER BY {}",
-        names.join(", "),
-        identifier(&table.name)?,
-        names.join(", ")
-    );
+    let sql = select_all(table)?;
     let mut stream = sqlx::query(AssertSqlSafe(sql)).fetch(&mut *conn);
     let mut n = 0;
     while let Some(row) = stream.try_next().await? {
-        let mut object = Map::new();
-        for (i, (name, integer)) in table.columns.iter().enumerate() {
-            let value = if *integer {
-                row.try_get::<Option<i64>, _>(i)?.map_or(Value::Null, Value::from)
-            } else {
-                row.try_get::<Option<String>, _>(i)?.map_or(Value::Null, Value::from)
-            };
-            object.insert(name.clone(), value);
-        }
-        each(object)?;
+        each(object_of(table, &row)?)?;
         n += 1;
     }
     Ok(n)
 }
 
-/// Insert one dumped row; a column the row lacks is NULL, a key the table lacks is an error.
-pub async fn insert(conn: &mut AnyConnection, table: &Table, row: &Map<String, Value>) -> anyhow::Result<()> {
-    for key in row.keys() {
-        anyhow::ensure!(table.columns.iter().any(|(n, _)| n == key), "{} has no column {key}", table.name);
-    }
+/// `SELECT` every column of `table`, in a stable order.
+pub(crate) fn select_all(table: &Table) -> anyhow::Result<String> {
     let names: Vec<&str> = table.columns.iter().map(|(n, _)| n.as_str()).collect();
-    let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        identifier(&table.name)?,
-        names.join(", "),
-        marks.join(", ")
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for (name, integer) in &table.columns {
-        let value = row.get(name).unwrap_or(&Value::Null);
-        query = match (value, integer) {
-            (Value::Null, true) => query.bind(None::<i64>),
-            (Value::Null, false) => query.bind(None::<String>),
-            (Value::Number(n), true) => {
-                query.bind(n.as_i64().with_context(|| format!("{}.{name}: {n}", table.name))?)
-            }
-            (Value::String(s), false) => query.bind(s.clone()),
-            (other, _) => anyhow::bail!("{}.{name}: unexpected value {other}", table.name),
+    Ok(format!("SELECT {} FROM {} ORDER BY {}", names.join(", "), identifier(&table.name)?, names.join(", ")))
+}
+
+/// One row as a JSON object of the table's columns.
+pub(crate) fn object_of(table: &Table, row: &sqlx::any::AnyRow) -> anyhow::Result<Map<String, Value>> {
+    let mut object = Map::new();
+    for (i, (name, integer)) in table.columns.iter().enumerate() {
+        let value = if *integer {
+            row.try_get::<Option<i64>, _>(i)?.map_or(Value::Null, Value::from)
+        } else {
+            row.try_get::<Option<String>, _>(i)?.map_or(Value::Null, Value::from)
         };
+        object.insert(name.clone(), value);
     }
-    query.execute(&mut *conn).await.with_context(|| format!("restoring a row of {}", table.name))?;
-    Ok(())
+    Ok(object)
+}
+
+/// The newest migration applied: what a backup records and a restore must match.
+pub async fn schema_version(conn: &mut AnyConnection) -> anyhow::Result<i64> {
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(&mut *conn)
+            .await
+            .context("reading the schema version")?;
+    version.context("no migration has been applied")
 }
 
 #[cfg(test)]
@@ -262,7 +258,9 @@ mod tests {
                 let (tables, rows_of) = dumps.pop().expect("a step of the test");
                 for table in &tables {
                     for row in rows_of.iter().filter(|(t, _)| t == &table.name) {
-                        insert(&mut conn, table, &row.1).await.expect("a step of the test");
+                        restore::insert_many(&mut conn, table, std::slice::from_ref(&row.1), None)
+                            .await
+                            .expect("a step of the test");
                     }
                 }
             }

@@ -1,4 +1,4 @@
-//! The object store media lives in (`MARQUEE_OBJECT_STORE`): a directory (by default `objects/`
+//! The object store media and backups live in (`MARQUEE_OBJECT_STORE`): a directory (by default `objects/`
 //! under the data dir) or S3 (`s3://bucket/prefix`, configured by the usual `AWS_*` variables;
 //! `AWS_ENDPOINT_URL` or `MARQUEE_S3_ENDPOINT` points it at another S3 API such as MinIO or moto,
 //! and `MARQUEE_S3_*` settings override the `AWS_*` ones, so marquee.toml can hold them too).
@@ -16,8 +16,16 @@ pub struct Objects {
 }
 
 impl Objects {
-    pub fn from_settings(settings: &platform::Settings) -> anyhow::Result<Self> {
-        let configured = settings.get("MARQUEE_OBJECT_STORE").map(str::trim).filter(|s| !s.is_empty());
+    pub fn from_settings(settings: &crate::Settings) -> anyhow::Result<Self> {
+        Self::from_settings_or(settings, "MARQUEE_OBJECT_STORE")
+    }
+
+    /// The store `key` names (`MARQUEE_BACKUP_STORE`: backups elsewhere than media), else the
+    /// object store.
+    pub fn from_settings_or(settings: &crate::Settings, key: &str) -> anyhow::Result<Self> {
+        let configured = [key, "MARQUEE_OBJECT_STORE"]
+            .into_iter()
+            .find_map(|k| settings.get(k).map(str::trim).filter(|s| !s.is_empty()));
         match configured {
             Some(url) if url.starts_with("s3://") => Self::s3(url, settings),
             Some(url) => Self::directory(PathBuf::from(url.strip_prefix("file://").unwrap_or(url))),
@@ -40,7 +48,7 @@ impl Objects {
     /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`) or from
     /// the `MARQUEE_S3_*` settings of the same names; plain HTTP is allowed only when the
     /// endpoint asks for it (a local S3 API in tests).
-    pub fn s3(url: &str, settings: &platform::Settings) -> anyhow::Result<Self> {
+    pub fn s3(url: &str, settings: &crate::Settings) -> anyhow::Result<Self> {
         let rest = url.strip_prefix("s3://").unwrap_or(url);
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         anyhow::ensure!(!bucket.is_empty(), "MARQUEE_OBJECT_STORE {url:?} names no bucket");
