@@ -127,9 +127,9 @@ async fn insert_file(
     path: &Path,
     merged: Option<&Merged>,
 ) -> anyhow::Result<u64> {
-    // A few thousand values per statement: far fewer round trips than a row at a time, and
-    // well under either engine's limit on bound parameters.
-    let per_statement = (4000 / table.columns.len().max(1)).max(1);
+    // Up to 30,000 values per statement: far fewer round trips than a row at a time, and under
+    // either engine's limit on bound parameters (SQLite 32,766, PostgreSQL 65,535).
+    let per_statement = (30_000 / table.columns.len().max(1)).max(1);
     let mut batches = spool::read_rows(path.to_owned(), per_statement);
     let mut rows = 0;
     while let Some(batch) = batches.recv().await {

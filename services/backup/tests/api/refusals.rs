@@ -73,3 +73,26 @@ async fn a_damaged_object_fails_the_restore_before_anything_is_touched() {
     assert_eq!(target.get("/api/v1/movies", None).await.body["total"], 0);
     assert_eq!(target.get("/api/v1/theaters", None).await.body["total"], 0);
 }
+
+/// A service that is down during a backup fails it, by name; it is never reported complete,
+/// and no manifest is left for a restore to find.
+#[tokio::test]
+async fn a_service_that_is_down_fails_the_backup_clearly() {
+    let store = Store::fresh();
+    let proxy = testkit::FaultProxy::start().await.expect("a proxy");
+    let sys = TestSystem::start_routed(settings(&store.0), &[("loyalty", &proxy)]).await;
+    let admin = sys.admin_token().await;
+    proxy.faults.set_down(true);
+    let failed = backup(&sys, &admin).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().expect("an error");
+    assert!(error.contains("loyalty is unavailable"), "{error}");
+    let id = failed["id"].as_str().expect("an id");
+    assert!(!store.0.join(format!("backups/{id}/manifest.json")).exists(), "no manifest");
+    let restore = start_restore(&sys, &admin, id).await;
+    assert_eq!(restore.status, 404, "a failed backup cannot be restored: {}", restore.body);
+    // Once loyalty is back, the next backup completes.
+    proxy.faults.heal();
+    let done = backup(&sys, &admin).await;
+    assert_eq!(done["status"], "complete", "{done}");
+}
