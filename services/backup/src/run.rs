@@ -238,20 +238,26 @@ pub async fn copy<R: AsyncRead + Unpin>(
     let mut parts = WriteMultipart::new_with_chunk_size(upload, PART);
     parts.write(&first);
     drop(first);
-    loop {
-        // At most two parts in flight, so memory stays a few parts whatever the size.
-        parts.wait_for_capacity(2).await?;
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            break;
+    let rest = async {
+        loop {
+            // At most two parts in flight, so memory stays a few parts whatever the size.
+            parts.wait_for_capacity(2).await?;
+            let n = from.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            parts.write(&buf[..n]);
+            copied += n as u64;
         }
-        hasher.update(&buf[..n]);
-        parts.write(&buf[..n]);
-        copied += n as u64;
+        anyhow::ensure!(copied == length, "the stream ended after {copied} of {length} bytes");
+        Ok(())
     }
-    if copied != length {
-        parts.abort().await?;
-        anyhow::bail!("the stream ended after {copied} of {length} bytes");
+    .await;
+    // An upload left open is invisible to listing, and billed: abort it on every failure.
+    if let Err(e) = rest {
+        let _ = parts.abort().await;
+        return Err(e);
     }
     parts.finish().await?;
     Ok(hasher.hex())

@@ -54,7 +54,7 @@ async fn merged(gateway: &Gateway) -> Value {
     let mut partial = Vec::new();
     for (service, part) in docs {
         match part {
-            Some(part) => merge(&mut doc, part),
+            Some(part) => merge(&mut doc, service, part),
             None => partial.push(service),
         }
     }
@@ -88,8 +88,11 @@ async fn fetch(gateway: &Gateway, upstream: &crate::Upstream) -> Option<Value> {
     response.json().await.ok()
 }
 
-/// Add `part`'s paths, component entries and tags to `doc`; the first definition of a name wins.
-fn merge(doc: &mut Value, part: Value) {
+/// Add `part`'s paths, component entries and tags to `doc`; the first definition of a path wins.
+/// A component that another service already defined differently under the same name (two
+/// services' `Status`) is renamed for this one (`BackupStatus`), and its references with it.
+fn merge(doc: &mut Value, service: &str, mut part: Value) {
+    rename_clashes(doc, service, &mut part);
     let Value::Object(part) = part else { return };
     for (key, value) in part {
         match key.as_str() {
@@ -113,6 +116,58 @@ fn merge(doc: &mut Value, part: Value) {
             }
             _ => {}
         }
+    }
+}
+
+fn rename_clashes(doc: &Value, service: &str, part: &mut Value) {
+    let prefix: String = service
+        .split('_')
+        .flat_map(|w| w.chars().next().map(|c| c.to_ascii_uppercase()).into_iter().chain(w.chars().skip(1)))
+        .collect();
+    let mut renames = Vec::new();
+    if let Some(sections) = part["components"].as_object_mut() {
+        for (section, entries) in sections.iter_mut() {
+            let Some(entries) = entries.as_object_mut() else { continue };
+            let clashing: Vec<String> = entries
+                .iter()
+                .filter(|(name, entry)| {
+                    doc["components"][section].get(name.as_str()).is_some_and(|have| have != *entry)
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in clashing {
+                if let Some(entry) = entries.remove(&name) {
+                    let renamed = format!("{prefix}{name}");
+                    renames.push((
+                        format!("#/components/{section}/{name}"),
+                        format!("#/components/{section}/{renamed}"),
+                    ));
+                    entries.insert(renamed, entry);
+                }
+            }
+        }
+    }
+    if !renames.is_empty() {
+        rewrite_refs(part, &renames);
+    }
+}
+
+fn rewrite_refs(value: &mut Value, renames: &[(String, String)]) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    Value::String(s) if key == "$ref" => {
+                        if let Some((_, new)) = renames.iter().find(|(old, _)| old == s) {
+                            *s = new.clone();
+                        }
+                    }
+                    _ => rewrite_refs(v, renames),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_refs(v, renames)),
+        _ => {}
     }
 }
 
@@ -143,6 +198,7 @@ mod tests {
         let mut doc = json!({"paths": {"/a": {"get": {}}}, "tags": [{"name": "a"}]});
         merge(
             &mut doc,
+            "catalog",
             json!({
                 "paths": {"/a": {"post": {}}, "/b": {"get": {}}},
                 "components": {"schemas": {"Movie": {"type": "object"}}},
@@ -153,5 +209,33 @@ mod tests {
         assert!(doc["paths"]["/b"].is_object());
         assert_eq!(doc["components"]["schemas"]["Movie"]["type"], "object");
         assert_eq!(doc["tags"], json!([{"name": "a"}, {"name": "b"}]));
+    }
+
+    /// Issue 15: showtimes and backup both named a schema `Status`; the first won, and backup's
+    /// answers were checked against showtimes' statuses.
+    #[test]
+    fn a_component_two_services_define_differently_is_renamed_for_the_second() {
+        let status = |values: &[&str]| json!({"type": "string", "enum": values});
+        let mut doc = json!({"components": {"schemas": {"Status": status(&["scheduled", "cancelled"]), "Page": {"type": "object"}}}});
+        merge(
+            &mut doc,
+            "backup",
+            json!({
+                "paths": {"/backups": {"get": {"responses": {"200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}}}}},
+                "components": {"schemas": {
+                    "Status": status(&["running", "complete", "failed"]),
+                    "Page": {"type": "object"},
+                    "Backup": {"properties": {"status": {"$ref": "#/components/schemas/Status"}}},
+                }},
+            }),
+        );
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["Status"], status(&["scheduled", "cancelled"]), "the first keeps its name");
+        assert_eq!(schemas["BackupStatus"], status(&["running", "complete", "failed"]));
+        assert!(schemas.get("BackupPage").is_none(), "the same definition is shared, not renamed");
+        assert_eq!(schemas["Backup"]["properties"]["status"]["$ref"], "#/components/schemas/BackupStatus");
+        let answer =
+            &doc["paths"]["/backups"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(answer["$ref"], "#/components/schemas/BackupStatus");
     }
 }

@@ -107,7 +107,12 @@ struct Cleanup(PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let dir = std::mem::take(&mut self.0);
+        // Off the async workers: a large spool takes a moment to remove.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || std::fs::remove_dir_all(dir))),
+            Err(_) => drop(std::fs::remove_dir_all(dir)),
+        }
     }
 }
 
@@ -174,7 +179,15 @@ async fn check_restore(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Would a restore at `schema_version` be taken: the same schema, and no data of its own?
 async fn check(state: &Snapshots, schema_version: i64) -> Result<(), Problem> {
+    check_schema(state, schema_version).await?;
+    let mut conn = state.db.pool.acquire().await.map_err(|e| failed("checking for data", e))?;
+    let used = restore::in_use(&mut conn, &state.policy).await.map_err(|e| failed("checking for data", e))?;
+    if used.is_empty() { Ok(()) } else { Err(not_empty(&used)) }
+}
+
+async fn check_schema(state: &Snapshots, schema_version: i64) -> Result<(), Problem> {
     let mut conn = state.db.pool.acquire().await.map_err(|e| failed("reading the schema version", e))?;
     let ours = super::schema_version(&mut conn).await.map_err(|e| failed("reading the schema version", e))?;
     if ours != schema_version {
@@ -183,8 +196,7 @@ async fn check(state: &Snapshots, schema_version: i64) -> Result<(), Problem> {
                 "the backup was taken at schema version {schema_version}, this service is at {ours}"
             )));
     }
-    let used = restore::in_use(&mut conn, &state.policy).await.map_err(|e| failed("checking for data", e))?;
-    if used.is_empty() { Ok(()) } else { Err(not_empty(&used)) }
+    Ok(())
 }
 
 fn not_empty(used: &[(String, i64)]) -> Problem {
@@ -217,7 +229,8 @@ async fn restore_into(
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let mut reader = BufReader::new(tokio_util::io::StreamReader::new(stream));
     let header: RestoreHeader = read_header(&mut reader).await?;
-    check(&state, header.schema_version).await?;
+    // Emptiness was asked before the restore began (`/check`); see restore::apply.
+    check_schema(&state, header.schema_version).await?;
     let dir = state.spool.join(format!("restore-{}", uuid::Uuid::now_v7()));
     let _cleanup = Cleanup(dir.clone());
     tokio::fs::create_dir_all(&dir).await.map_err(|e| failed("making the spool directory", e))?;

@@ -74,18 +74,20 @@ impl<W: Write> Write for Counting<W> {
 /// Rows in, a gzip JSON Lines file out.
 pub struct TableWriter {
     chunks: mpsc::Sender<Vec<u8>>,
-    thread: tokio::task::JoinHandle<anyhow::Result<(u64, String)>>,
+    /// `None` once it was waited for (after it stopped early).
+    thread: Option<tokio::task::JoinHandle<anyhow::Result<(u64, String)>>>,
     buffer: Vec<u8>,
     rows: u64,
 }
 
 impl TableWriter {
     pub fn create(path: &Path) -> anyhow::Result<Self> {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let path = path.to_owned();
         // Two chunks in flight: reading the database and compressing overlap, and memory stays
         // bounded whatever the table's size.
         let (chunks, mut incoming) = mpsc::channel::<Vec<u8>>(2);
         let thread = tokio::task::spawn_blocking(move || {
+            let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
             let counting = Counting { inner: BufWriter::new(file), hasher: Hasher::default(), bytes: 0 };
             let mut gz = GzEncoder::new(counting, Compression::fast());
             while let Some(chunk) = incoming.blocking_recv() {
@@ -96,7 +98,7 @@ impl TableWriter {
             counting.inner.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             Ok((counting.bytes, counting.hasher.hex()))
         });
-        Ok(Self { chunks, thread, buffer: Vec::with_capacity(CHUNK + 4096), rows: 0 })
+        Ok(Self { chunks, thread: Some(thread), buffer: Vec::with_capacity(CHUNK + 4096), rows: 0 })
     }
 
     pub async fn row(&mut self, row: &Map<String, Value>) -> anyhow::Result<()> {
@@ -105,8 +107,14 @@ impl TableWriter {
         self.rows += 1;
         if self.buffer.len() >= CHUNK {
             let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK + 4096));
-            // The thread only stops early on a write error (a full disk).
-            anyhow::ensure!(self.chunks.send(chunk).await.is_ok(), "the spool writer stopped");
+            if self.chunks.send(chunk).await.is_err() {
+                // The thread only stops early on an error (a full disk): that is the error.
+                let ended = match self.thread.take() {
+                    Some(thread) => thread.await.context("the spool writer panicked")?,
+                    None => Ok((0, String::new())),
+                };
+                return Err(ended.err().unwrap_or_else(|| anyhow::anyhow!("the spool writer stopped")));
+            }
         }
         Ok(())
     }
@@ -117,6 +125,7 @@ impl TableWriter {
             let _ = chunks.send(buffer).await;
         }
         drop(chunks);
+        let thread = thread.context("the spool writer stopped")?;
         let (bytes, sha256) = thread.await.context("the spool writer panicked")??;
         Ok(Written { rows, bytes, sha256 })
     }
