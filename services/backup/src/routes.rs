@@ -56,7 +56,7 @@ pub async fn create_backup(State(state): State<AppState>, admin: AdminUser) -> R
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 100)]
     pub page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
