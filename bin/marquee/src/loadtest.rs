@@ -4,7 +4,8 @@
 //! Scenarios:
 //! - `catalog`: browsing: 80 % `GET /movies/{id}`, 20 % `GET /movies/search?q=` with words taken
 //!   from real titles (some with a typo), over the movies the deployment has.
-//! - `overhead`: the same movie read from a bare axum handler, the catalog and the gateway; see
+//! - `overhead`: the same movie read from a bare axum handler, the catalog, the gateway and
+//!   nginx (when installed) in front of the catalog; see
 //!   [`crate::overhead`].
 //! - `rush`: buyers race for the seats of a few upcoming showtimes: hold 1-4 random seats, then
 //!   pay; ends with an oversell check that fails the run if any seat was sold twice or the seat
@@ -212,6 +213,9 @@ pub fn print(args: &LoadtestArgs, results: &BTreeMap<&'static str, Stats>) {
     }
     if let Some((direct, gateway)) = crate::overhead::ratios(results) {
         println!("throughput as a share of the bare axum handler: catalog {direct:.2}, gateway {gateway:.2}");
+    }
+    if let Some(share) = crate::overhead::gateway_to_nginx(results) {
+        println!("the gateway's throughput as a share of nginx's, in front of the same catalog: {share:.2}");
     }
 }
 

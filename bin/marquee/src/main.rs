@@ -301,9 +301,11 @@ async fn up(mut settings: Settings, data_dir: PathBuf, port: u16, no_demo: bool)
             )
         }
     };
+    let in_process_calls = settings.parse_or("MARQUEE_IN_PROCESS_CALLS", true)?;
     let running = system::start(SystemConfig {
         storage: Storage::Sqlite { data_dir: data_dir.clone() },
         broker: Broker::InProcess,
+        in_process_calls,
         settings,
         gateway_addr: SocketAddr::from(([0, 0, 0, 0], port)),
         clock: platform::clock::Clock::system(),

@@ -4,8 +4,13 @@
 //! 1. a bare axum handler in this process returning those bytes (the floor: HTTP alone),
 //! 2. the catalog service directly (its middleware, cache and JSON),
 //! 3. the gateway (auth check, rate limit, forwarding) in front of the catalog,
+//! 4. nginx in front of the same catalog, when it is installed (Debian's `nginx`): one worker,
+//!    keepalive connections upstream, an access log, as a plain reverse proxy is run,
 //!
-//! and the throughput of each is put as a share of the bare handler's.
+//! and the throughput of each is put as a share of the bare handler's; the gateway's also as a
+//! share of nginx's. Against `marquee up` the gateway reaches the catalog in-process (no
+//! socket); with `MARQUEE_IN_PROCESS_CALLS=false`, or against `deploy/run-distributed.sh`, over
+//! HTTP as nginx does.
 
 use std::{
     collections::BTreeMap,
@@ -21,6 +26,7 @@ use crate::loadtest::{LoadtestArgs, Stats};
 pub const BARE: &str = "1 bare axum";
 pub const DIRECT: &str = "2 catalog";
 pub const GATEWAY: &str = "3 gateway";
+pub const NGINX: &str = "4 nginx";
 
 pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, Stats>> {
     let base = args.url.trim_end_matches('/').to_owned();
@@ -47,11 +53,17 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
 
     // The targets take turns, a second each, for `duration` rounds: a machine whose speed drifts
     // during the run (a shared VM's does) then slows all three alike instead of the last one.
-    let targets = [
+    let mut targets = vec![
         (BARE, format!("{bare_url}{path}")),
         (DIRECT, format!("{direct}{path}")),
         (GATEWAY, format!("{base}{path}")),
     ];
+    // Kept until the end of the run: dropping it stops nginx.
+    let nginx = Nginx::start(&direct).await?;
+    match &nginx {
+        Some(nginx) => targets.push((NGINX, format!("{}{path}", nginx.url))),
+        None => eprintln!("nginx is not installed: the run has no nginx to compare the gateway with"),
+    }
     let mut results: BTreeMap<&'static str, Stats> = BTreeMap::new();
     for _ in 0..args.duration {
         for (name, url) in &targets {
@@ -110,7 +122,87 @@ async fn drive(http: &reqwest::Client, url: &str, concurrency: usize, duration: 
 
 /// The shares of the bare handler's throughput, for the report.
 pub fn ratios(results: &BTreeMap<&'static str, Stats>) -> Option<(f64, f64)> {
-    let rate = |name| results.get(name).map(|s: &Stats| s.latencies.len() as f64);
-    let bare = rate(BARE).filter(|r| *r > 0.0)?;
-    Some((rate(DIRECT)? / bare, rate(GATEWAY)? / bare))
+    let bare = rate(results, BARE).filter(|r| *r > 0.0)?;
+    Some((rate(results, DIRECT)? / bare, rate(results, GATEWAY)? / bare))
+}
+
+/// The gateway's throughput as a share of nginx's, when nginx ran.
+pub fn gateway_to_nginx(results: &BTreeMap<&'static str, Stats>) -> Option<f64> {
+    Some(rate(results, GATEWAY)? / rate(results, NGINX).filter(|r| *r > 0.0)?)
+}
+
+fn rate(results: &BTreeMap<&'static str, Stats>, name: &str) -> Option<f64> {
+    results.get(name).map(|s| s.latencies.len() as f64)
+}
+
+/// An nginx of our own, proxying to the catalog, in a directory of its own; stopped on drop.
+struct Nginx {
+    url: String,
+    _process: tokio::process::Child,
+    _dir: TempDir,
+}
+
+impl Nginx {
+    /// `None` when nginx is not installed.
+    async fn start(upstream: &str) -> anyhow::Result<Option<Nginx>> {
+        let Some(binary) = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+        else {
+            return Ok(None);
+        };
+        let upstream = upstream.strip_prefix("http://").context("nginx proxies to an http:// catalog")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir = TempDir::new()?;
+        let d = dir.0.display();
+        let config = format!(
+            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log {d}/access.log;\n\
+             client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+             upstream catalog {{ server {upstream}; keepalive 64; }}\n\
+             server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+             proxy_pass http://catalog;\n      proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n\
+             proxy_set_header X-Forwarded-For $remote_addr;\n    }}\n  }}\n}}\n"
+        );
+        let config_path = dir.0.join("nginx.conf");
+        std::fs::write(&config_path, config)?;
+        let process = tokio::process::Command::new(binary)
+            .arg("-p")
+            .arg(&dir.0)
+            .arg("-c")
+            .arg(&config_path)
+            .args(["-g", "daemon off;"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "nginx did not start listening on {url}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Some(Nginx { url, _process: process, _dir: dir }))
+    }
+}
+
+/// A directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<Self> {
+        let path = std::env::temp_dir().join(format!("marquee-nginx-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -1,6 +1,7 @@
-//! Several services in one process, each on its own port, talking over real HTTP: the embedded
-//! mode (`marquee up`: SQLite files and the in-process bus) and the tests' distributed mode
-//! (PostgreSQL and RabbitMQ, with the same wiring).
+//! Several services in one process, each on its own port: the embedded mode (`marquee up`:
+//! SQLite files, the in-process bus, and calls between services straight into the callee's
+//! router) and the tests' distributed mode (PostgreSQL, RabbitMQ and real HTTP between the
+//! services, with the same wiring).
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -9,6 +10,7 @@ use events::{EventBus, InProcessBus, RabbitBus, RetryPolicy};
 use platform::{
     Platform, Settings,
     db::{Db, DbConfig},
+    transport::{Http, InProcess},
 };
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -33,6 +35,9 @@ pub enum Broker {
 pub struct SystemConfig {
     pub storage: Storage,
     pub broker: Broker,
+    /// Calls from one service (or the gateway) to another go into the callee's router instead
+    /// of over loopback TCP ([`platform::transport`]); the listeners still serve outside callers.
+    pub in_process_calls: bool,
     /// Everything else (`MARQUEE_*`); service URLs and the service secret are filled in.
     pub settings: Settings,
     /// Where the gateway listens (port 0 for any).
@@ -53,6 +58,8 @@ pub struct RunningSystem {
     pub settings: Settings,
     pub buses: BTreeMap<&'static str, Arc<dyn EventBus>>,
     pub databases: BTreeMap<&'static str, Db>,
+    /// The routers calls reach in-process (empty without `in_process_calls`).
+    routers: InProcess,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -61,10 +68,22 @@ impl RunningSystem {
     /// Stop accepting, let requests in flight and background loops finish, close the pools.
     pub async fn stop(self) {
         self.shutdown.cancel();
+        // Calls in-process stop with the listeners (and the routers, which hold every
+        // service's state, are let go).
+        self.routers.clear();
         self.tasks.close();
         self.tasks.wait().await;
         for db in self.databases.values() {
             db.close().await;
+        }
+    }
+
+    fn wiring(&self) -> Wiring<'_> {
+        Wiring {
+            in_process: &self.in_process,
+            routers: &self.routers,
+            shutdown: &self.shutdown,
+            tasks: &self.tasks,
         }
     }
 
@@ -76,12 +95,21 @@ impl RunningSystem {
     /// replicas share); returns its base URL. The gateway keeps its configured upstreams.
     pub async fn start_replica(&self, service: &'static str) -> anyhow::Result<String> {
         let (listener, url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let (app, _db, _bus) =
-            build_one(service, &self.config, &self.settings, &self.in_process, &self.shutdown, &self.tasks)
-                .await?;
+        let (app, _db, _bus) = build_one(service, &self.config, &self.settings, self.wiring()).await?;
+        if self.config.in_process_calls {
+            self.routers.register(&url, app.clone());
+        }
         self.tasks.spawn(platform::server::serve(listener, app, self.shutdown.clone()));
         Ok(url)
     }
+}
+
+/// What every service of one running system shares.
+struct Wiring<'a> {
+    in_process: &'a Arc<dyn EventBus>,
+    routers: &'a InProcess,
+    shutdown: &'a CancellationToken,
+    tasks: &'a TaskTracker,
 }
 
 /// Build one service of the system: its database, its bus, its application.
@@ -89,10 +117,9 @@ async fn build_one(
     service: &'static str,
     config: &SystemConfig,
     settings: &Settings,
-    in_process: &Arc<dyn EventBus>,
-    shutdown: &CancellationToken,
-    tasks: &TaskTracker,
+    wiring: Wiring<'_>,
 ) -> anyhow::Result<(axum::Router, Db, Arc<dyn EventBus>)> {
+    let Wiring { in_process, routers, shutdown, tasks } = wiring;
     let retry = RetryPolicy::from_settings(settings)?;
     let db_config = match &config.storage {
         Storage::Sqlite { data_dir } => DbConfig::sqlite(data_dir, service),
@@ -108,7 +135,8 @@ async fn build_one(
         Broker::InProcess => in_process.clone(),
         Broker::RabbitMq { url, namespace } => Arc::new(RabbitBus::new(url, namespace, retry)),
     };
-    let mut platform = Platform::new(service, settings.clone(), shutdown.clone())?;
+    let http = Http::new(platform::client::http_client()).with_in_process(routers.clone());
+    let mut platform = Platform::with_http(service, settings.clone(), shutdown.clone(), http)?;
     platform.clock = config.clock.clone();
     let background = platform.tasks.clone();
     let app = services::build(service, platform, db.clone(), bus.clone())
@@ -169,8 +197,14 @@ pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
     }
     let mut buses = BTreeMap::new();
     let mut databases = BTreeMap::new();
+    let routers = InProcess::default();
     for (service, listener) in listeners {
-        let (app, db, bus) = build_one(service, &config, &settings, &in_process, &shutdown, &tasks).await?;
+        let wiring =
+            Wiring { in_process: &in_process, routers: &routers, shutdown: &shutdown, tasks: &tasks };
+        let (app, db, bus) = build_one(service, &config, &settings, wiring).await?;
+        if config.in_process_calls {
+            routers.register(&urls[service], app.clone());
+        }
         tasks.spawn(platform::server::serve(listener, app, shutdown.clone()));
         buses.insert(service, bus);
         databases.insert(service, db);
@@ -178,9 +212,21 @@ pub async fn start(config: SystemConfig) -> anyhow::Result<RunningSystem> {
     // Every service has subscribed: the events of their seeding reach all of them.
     held.open();
 
-    let platform = Platform::new(gateway::SERVICE, settings.clone(), shutdown.clone())?;
+    let http = Http::new(platform::client::http_client()).with_in_process(routers.clone());
+    let platform = Platform::with_http(gateway::SERVICE, settings.clone(), shutdown.clone(), http)?;
     let app = gateway::build(&platform)?;
     tasks.spawn(platform::server::serve(gateway_listener, app, shutdown.clone()));
 
-    Ok(RunningSystem { config, in_process, gateway_url, urls, settings, buses, databases, shutdown, tasks })
+    Ok(RunningSystem {
+        config,
+        in_process,
+        gateway_url,
+        urls,
+        settings,
+        buses,
+        databases,
+        routers,
+        shutdown,
+        tasks,
+    })
 }

@@ -127,13 +127,13 @@ pub trait KeySource: Send + Sync {
 /// identity's published JWKS, over HTTP.
 struct RemoteJwks {
     url: String,
-    http: reqwest::Client,
+    http: crate::transport::Http,
 }
 
 #[async_trait::async_trait]
 impl KeySource for RemoteJwks {
     async fn fetch(&self) -> anyhow::Result<Jwks> {
-        let response = self.http.get(&self.url).timeout(Duration::from_secs(3)).send().await?;
+        let response = self.http.send(self.http.get(&self.url).timeout(Duration::from_secs(3))).await?;
         Ok(response.error_for_status()?.json().await?)
     }
 }
@@ -168,7 +168,7 @@ impl Verifier {
     }
 
     /// Verify against the JWKS at `identity_url/.well-known/jwks.json`.
-    pub fn remote(identity_url: &str, http: reqwest::Client) -> Self {
+    pub fn remote(identity_url: &str, http: crate::transport::Http) -> Self {
         let url = format!("{}/.well-known/jwks.json", identity_url.trim_end_matches('/'));
         Self::new(Arc::new(RemoteJwks { url, http }))
     }
@@ -465,7 +465,7 @@ pub struct ServiceTokens {
     service: String,
     identity_url: Option<String>,
     secret: String,
-    http: reqwest::Client,
+    http: crate::transport::Http,
     cached: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
@@ -482,7 +482,12 @@ pub struct ServiceTokenResponse {
 }
 
 impl ServiceTokens {
-    pub fn new(service: &str, identity_url: Option<String>, secret: String, http: reqwest::Client) -> Self {
+    pub fn new(
+        service: &str,
+        identity_url: Option<String>,
+        secret: String,
+        http: crate::transport::Http,
+    ) -> Self {
         Self { service: service.to_owned(), identity_url, secret, http, cached: Default::default() }
     }
 
@@ -494,12 +499,14 @@ impl ServiceTokens {
             return Ok(token.clone());
         }
         let base = self.identity_url.as_deref().context("no identity URL configured")?;
-        let response: ServiceTokenResponse = self
+        let request = self
             .http
             .post(format!("{base}/internal/service-token"))
             .timeout(Duration::from_secs(3))
-            .json(&ServiceTokenRequest { service: self.service.clone(), secret: self.secret.clone() })
-            .send()
+            .json(&ServiceTokenRequest { service: self.service.clone(), secret: self.secret.clone() });
+        let response: ServiceTokenResponse = self
+            .http
+            .send(request)
             .await
             .context("asking identity for a service token")?
             .error_for_status()

@@ -33,7 +33,7 @@ pub fn traced(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
 /// Calls to one other Marquee service: every call has a timeout, reads try each replica once,
 /// and a circuit breaker turns a service that is down into a fast error.
 pub struct ServiceClient {
-    http: reqwest::Client,
+    http: crate::transport::Http,
     service: &'static str,
     urls: Vec<String>,
     breaker: crate::breaker::CircuitBreaker,
@@ -80,7 +80,7 @@ impl CallError {
 }
 
 impl ServiceClient {
-    pub fn new(http: reqwest::Client, service: &'static str, urls: Vec<String>) -> Self {
+    pub fn new(http: crate::transport::Http, service: &'static str, urls: Vec<String>) -> Self {
         let breaker = crate::breaker::CircuitBreaker::new(service, 5, Duration::from_secs(10));
         Self { http, service, urls, breaker, timeout: Duration::from_secs(3), tokens: None }
     }
@@ -142,7 +142,7 @@ impl ServiceClient {
             if let Some(token) = &token {
                 request = request.bearer_auth(token);
             }
-            match traced(request).send().await {
+            match self.http.send(traced(request)).await {
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                     self.breaker.record_success();
                     return Ok(None);
@@ -188,7 +188,7 @@ impl ServiceClient {
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
-        let answer = match traced(request).send().await {
+        let answer = match self.http.send(traced(request)).await {
             Ok(r) if !r.status().is_server_error() => r,
             Ok(r) => {
                 self.breaker.record_failure();
@@ -236,7 +236,7 @@ mod tests {
             }
         });
         let breaker = crate::breaker::CircuitBreaker::new("silent", 1, Duration::from_millis(50));
-        let client = ServiceClient::new(http_client(), "silent", vec![url])
+        let client = ServiceClient::new(crate::transport::Http::new(http_client()), "silent", vec![url])
             .with_timeout(Duration::from_millis(200))
             .with_breaker(breaker);
         let first = client.get::<serde_json::Value>("/x").await;

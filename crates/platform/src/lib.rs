@@ -17,6 +17,7 @@
 //!   and the service tokens services use to call each other.
 //! - [`server`]: the one call that gives a service its middleware, health, metrics and OpenAPI,
 //!   and serves it until shutdown.
+//! - [`transport`]: outgoing requests, over HTTP or into a router this process serves.
 //! - [`client`]: typed calls to other services, with trace propagation, timeouts and a breaker.
 //! - [`clock`]: the business rules' time, which tests can move forward.
 //! - [`breaker`]: a circuit breaker for calls to other services and outside providers.
@@ -41,6 +42,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod telemetry;
 pub mod time;
+pub mod transport;
 pub mod zones;
 
 pub use problem::{FieldError, Problem};
@@ -62,8 +64,9 @@ pub struct Platform {
     /// This service's own secret ([`auth::service_credential`]): what it shows identity for a
     /// service token, and the key of its `Idempotency-Key` hashes. Empty when none is set.
     pub credential: String,
-    /// Shared outgoing HTTP client (connection pool).
-    pub http: reqwest::Client,
+    /// Outgoing requests to other services: over the shared HTTP client (connection pool), or
+    /// into their routers when this process serves them too (the embedded mode).
+    pub http: transport::Http,
     /// Redis when `MARQUEE_REDIS_URL` is set, else in-process.
     pub cache: Arc<dyn cache::Cache>,
     /// Cancelled when the process shuts down; background loops watch it.
@@ -89,24 +92,24 @@ impl Platform {
         settings: Settings,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let http = client::http_client();
+        Self::with_http(service, settings, shutdown, transport::Http::new(client::http_client()))
+    }
+
+    /// A platform whose calls go through `http`: its keys, service tokens and calls to other
+    /// services reach the ones `http` holds in-process without a socket.
+    pub fn with_http(
+        service: &'static str,
+        settings: Settings,
+        shutdown: CancellationToken,
+        http: transport::Http,
+    ) -> anyhow::Result<Self> {
         let identity = settings.service_url("identity");
         let verifier = match &identity {
             Some(url) => auth::Verifier::remote(url, http.clone()),
             // Only identity itself runs without it, and it verifies with its own keys.
             None => auth::Verifier::without_keys(),
         };
-        Self::with_verifier(service, settings, shutdown, Arc::new(verifier), http)
-    }
-
-    /// A platform with a given verifier (identity verifies with its own keys).
-    pub fn with_verifier(
-        service: &'static str,
-        settings: Settings,
-        shutdown: CancellationToken,
-        verifier: Arc<auth::Verifier>,
-        http: reqwest::Client,
-    ) -> anyhow::Result<Self> {
+        let verifier = Arc::new(verifier);
         // Keys are `<namespace>:<service>:...`: services never read each other's entries.
         let cache: Arc<dyn cache::Cache> = match settings.get("MARQUEE_REDIS_URL") {
             Some(url) => {

@@ -285,9 +285,14 @@ impl TestSystem {
             }
             _ => None,
         };
+        // The embedded mode's services call each other in-process, the distributed mode's over
+        // HTTP, as `marquee up` and separate processes do.
+        let in_process_calls = matches!(broker, Broker::InProcess)
+            && settings.parse_or("MARQUEE_IN_PROCESS_CALLS", true).unwrap_or(true);
         let running = system::start(SystemConfig {
             storage: storage.system_storage(),
             broker,
+            in_process_calls,
             settings: settings.clone(),
             gateway_addr: "127.0.0.1:0".parse()?,
             clock: clock.clone(),

@@ -32,14 +32,14 @@ pub enum RemoteError {
 pub type Stream = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
 
 pub struct Remote {
-    http: reqwest::Client,
+    http: platform::transport::Http,
     tokens: Arc<ServiceTokens>,
     /// How long one snapshot or restore of one service may take.
     long: Duration,
 }
 
 impl Remote {
-    pub fn new(http: reqwest::Client, tokens: Arc<ServiceTokens>) -> Self {
+    pub fn new(http: platform::transport::Http, tokens: Arc<ServiceTokens>) -> Self {
         Self { http, tokens, long: Duration::from_secs(6 * 3600) }
     }
 
@@ -66,8 +66,11 @@ impl Remote {
             .await
             .map_err(|e| Self::unavailable(service, format!("no service token: {e:#}")))?;
         let request = body(self.http.post(format!("{url}{path}")).timeout(timeout).bearer_auth(token));
-        let response =
-            platform::client::traced(request).send().await.map_err(|e| Self::unavailable(service, e))?;
+        let response = self
+            .http
+            .send(platform::client::traced(request))
+            .await
+            .map_err(|e| Self::unavailable(service, e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

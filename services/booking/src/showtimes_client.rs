@@ -57,7 +57,7 @@ pub struct ShowtimesClient {
 const TTL: Duration = Duration::from_secs(30);
 
 impl ShowtimesClient {
-    pub fn new(http: reqwest::Client, urls: Vec<String>, cache: Arc<dyn Cache>) -> Self {
+    pub fn new(http: platform::transport::Http, urls: Vec<String>, cache: Arc<dyn Cache>) -> Self {
         Self { client: ServiceClient::new(http, "showtimes", urls), cache }
     }
 

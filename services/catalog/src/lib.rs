@@ -64,7 +64,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
         index,
         indexer: indexer.clone(),
         importer: Arc::new(import::Importer {
-            provider: import::RapidApi::from_settings(&platform.settings, platform.http.clone()),
+            provider: import::RapidApi::from_settings(&platform.settings, platform.http.client().clone()),
         }),
     };
     // Subscribe before building the index: a write on another replica in between is then

@@ -76,15 +76,8 @@ async fn merged(gateway: &Gateway) -> Value {
 
 async fn fetch(gateway: &Gateway, upstream: &crate::Upstream) -> Option<Value> {
     let replica = upstream.pick(None)?;
-    let response = gateway
-        .http
-        .get(format!("{}/openapi.json", replica.url))
-        .timeout(Duration::from_secs(3))
-        .send()
-        .await
-        .ok()?
-        .error_for_status()
-        .ok()?;
+    let request = gateway.http.get(format!("{}/openapi.json", replica.url)).timeout(Duration::from_secs(3));
+    let response = gateway.http.send(request).await.ok()?.error_for_status().ok()?;
     response.json().await.ok()
 }
 

@@ -39,7 +39,7 @@ pub const SERVICE: &str = "gateway";
 #[derive(Clone)]
 pub struct Gateway {
     pub upstreams: Arc<Vec<Upstream>>,
-    pub http: reqwest::Client,
+    pub http: platform::transport::Http,
     /// How long an aggregation waits for its slowest part.
     pub aggregate_timeout: Duration,
     pub docs: Arc<docs::DocCache>,
@@ -65,7 +65,7 @@ impl Gateway {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             upstreams: Arc::new(upstreams),
-            http: upstream_client(&platform.settings)?,
+            http: platform.http.with_client(upstream_client(&platform.settings)?),
             aggregate_timeout: aggregate::timeout_from_settings(&platform.settings)?,
             docs: Arc::default(),
             health_interval: Duration::from_millis(

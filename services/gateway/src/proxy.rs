@@ -313,7 +313,7 @@ pub async fn send(
             tokio::time::sleep(wait).await;
         };
         let outcome = tokio::select! {
-            sent = outgoing.send() => Ok(sent),
+            sent = gateway.http.send(outgoing) => Ok(sent),
             () = deadline => Err(()),
         };
         let failure = match outcome {

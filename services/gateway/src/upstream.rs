@@ -134,7 +134,7 @@ impl Upstream {
 /// until they pass again. Runs until `shutdown`.
 pub async fn check_health(
     upstreams: std::sync::Arc<Vec<Upstream>>,
-    http: reqwest::Client,
+    http: platform::transport::Http,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
@@ -155,8 +155,8 @@ pub async fn check_health(
 }
 
 /// Is the replica at `url` ready to serve?
-pub async fn probe(http: &reqwest::Client, url: &str) -> Verdict {
-    match http.get(format!("{url}/health/ready")).timeout(Duration::from_secs(2)).send().await {
+pub async fn probe(http: &platform::transport::Http, url: &str) -> Verdict {
+    match http.send(http.get(format!("{url}/health/ready")).timeout(Duration::from_secs(2))).await {
         Ok(answer) if answer.status().is_success() => Verdict::Ready,
         Ok(_) => Verdict::Unready,
         Err(_) => Verdict::Unreachable,

@@ -11,7 +11,7 @@ pub type MovieInfo = MovieView;
 pub struct CatalogClient(ServiceClient);
 
 impl CatalogClient {
-    pub fn new(http: reqwest::Client, urls: Vec<String>) -> Self {
+    pub fn new(http: platform::transport::Http, urls: Vec<String>) -> Self {
         Self(ServiceClient::new(http, "catalog", urls))
     }
 

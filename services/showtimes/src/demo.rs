@@ -23,21 +23,16 @@ struct FeaturedMovie {
     id: Uuid,
 }
 
-async fn featured_movies(catalog: &[String], http: &reqwest::Client) -> anyhow::Result<Vec<Uuid>> {
+async fn featured_movies(catalog: &[String], http: &platform::transport::Http) -> anyhow::Result<Vec<Uuid>> {
     let base = catalog.first().ok_or_else(|| anyhow::anyhow!("no catalog URL"))?;
-    let page: Featured = http
-        .get(format!("{base}/api/v1/movies/featured?per_page=20"))
-        .timeout(Duration::from_secs(3))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let request =
+        http.get(format!("{base}/api/v1/movies/featured?per_page=20")).timeout(Duration::from_secs(3));
+    let page: Featured = http.send(request).await?.error_for_status()?.json().await?;
     Ok(page.items.into_iter().map(|m| m.id).collect())
 }
 
 /// Seed once; retried for a minute while the catalog is not up yet.
-pub async fn seed(state: AppState, catalog: Vec<String>, http: reqwest::Client) {
+pub async fn seed(state: AppState, catalog: Vec<String>, http: platform::transport::Http) {
     for attempt in 0..30 {
         match seed_once(&state, &catalog, &http).await {
             Ok(()) => return,
@@ -50,7 +45,11 @@ pub async fn seed(state: AppState, catalog: Vec<String>, http: reqwest::Client) 
     }
 }
 
-async fn seed_once(state: &AppState, catalog: &[String], http: &reqwest::Client) -> anyhow::Result<()> {
+async fn seed_once(
+    state: &AppState,
+    catalog: &[String],
+    http: &platform::transport::Http,
+) -> anyhow::Result<()> {
     let page = platform::pagination::PageRequest::default();
     if store::theaters(&state.db, None, page).await?.1 > 0 {
         return Ok(());

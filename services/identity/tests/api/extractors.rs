@@ -9,7 +9,10 @@ use tower::ServiceExt;
 
 /// A service of our own verifying against identity over HTTP, as every other service does.
 fn probe_app(sys: &TestSystem) -> Router {
-    let verifier = Arc::new(Verifier::remote(&sys.service_url("identity"), reqwest::Client::new()));
+    let verifier = Arc::new(Verifier::remote(
+        &sys.service_url("identity"),
+        platform::transport::Http::new(reqwest::Client::new()),
+    ));
     Router::new()
         .route("/user", get(|u: AuthUser| async move { u.id.to_string() }))
         .route("/admin", get(|AdminUser(u): AdminUser| async move { u.id.to_string() }))
@@ -42,8 +45,12 @@ async fn each_extractor_admits_only_its_callers() {
     let admin = sys.admin_token().await;
     let secret = sys.settings.get("MARQUEE_SERVICE_SECRET").expect("secret");
     let credential = platform::auth::service_credential(secret, "booking");
-    let tokens =
-        ServiceTokens::new("booking", Some(sys.service_url("identity")), credential, reqwest::Client::new());
+    let tokens = ServiceTokens::new(
+        "booking",
+        Some(sys.service_url("identity")),
+        credential,
+        platform::transport::Http::new(reqwest::Client::new()),
+    );
     let service = tokens.token().await.expect("a service token");
     assert_eq!(tokens.token().await.expect("cached"), service, "kept until near expiry");
 

@@ -154,7 +154,7 @@ async fn a_catalog_that_is_down_is_a_fast_error_and_opens_the_breaker() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", l.local_addr().expect("addr"))
     };
-    let client = CatalogClient::new(reqwest::Client::new(), vec![closed]);
+    let client = CatalogClient::new(platform::transport::Http::new(reqwest::Client::new()), vec![closed]);
     for _ in 0..5 {
         assert!(client.movie(uuid::Uuid::new_v4()).await.is_err());
     }
