@@ -191,6 +191,7 @@ async fn backup(what: Backup) -> anyhow::Result<()> {
     };
     say(&serde_json::to_string_pretty(&ended)?);
     if status == "failed" {
+        platform::telemetry::flush_logs();
         std::process::exit(1);
     }
     Ok(())
@@ -210,6 +211,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init_logging();
+    let outcome = run().await;
+    platform::telemetry::flush_logs();
+    outcome
+}
+
+async fn run() -> anyhow::Result<()> {
     platform::install_crypto_provider();
     let cli = Cli::parse();
     // Flags win over MARQUEE_* variables, which win over marquee.toml.
@@ -243,6 +250,7 @@ async fn main() -> anyhow::Result<()> {
             }
             say(&report.summary());
             if !report.is_clean() {
+                platform::telemetry::flush_logs();
                 std::process::exit(1);
             }
             Ok(())

@@ -6,7 +6,7 @@
 //! so one query text runs on both (STACK.md lists what that driver carries: ids are TEXT, times
 //! BIGINT epoch milliseconds, flags INTEGER 0/1, money BIGINT cents).
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
@@ -82,7 +82,8 @@ pub struct Db {
     pub pool: AnyPool,
     engine: Engine,
     /// Where it is, for a connection of its own outside the pool (a backup's read snapshot).
-    url: String,
+    /// Shared, not owned: every request's state clones the `Db`.
+    url: Arc<str>,
 }
 
 impl Db {
@@ -123,7 +124,7 @@ impl Db {
             .connect(&config.url)
             .await
             .with_context(|| format!("connecting to {}", redact(&config.url)))?;
-        Ok(Self { pool, engine, url: config.url.clone() })
+        Ok(Self { pool, engine, url: config.url.as_str().into() })
     }
 
     pub fn engine(&self) -> Engine {

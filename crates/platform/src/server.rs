@@ -200,16 +200,18 @@ async fn observe(State(service): State<&'static str>, request: Request, next: Ne
         request_id = %request_id,
         trace_id = %ctx.trace_id,
     );
-    let mut response = telemetry::in_context(ctx, next.run(request)).instrument(span.clone()).await;
+    let trace_id = ctx.trace_id.clone();
+    let mut response = telemetry::in_context(ctx, next.run(request)).instrument(span).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(status, latency_ms = elapsed.as_secs_f64() * 1e3, "request failed");
-        } else {
-            tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1e3, "request");
-        }
-    });
+    // The access line names the span's fields itself instead of being logged inside the span:
+    // the JSON formatter would parse the span's fields back from text for it, on every request.
+    let latency_ms = elapsed.as_secs_f64() * 1e3;
+    if status >= 500 {
+        tracing::warn!(service, %method, path, %request_id, %trace_id, status, latency_ms, "request failed");
+    } else {
+        tracing::info!(service, %method, path, %request_id, %trace_id, status, latency_ms, "request");
+    }
     let (method, status) = (method_label(&method), status_label(status));
     metrics::counter!("http_requests_total",
         "service" => service, "method" => method.clone(), "route" => route.clone(), "status" => status)

@@ -139,23 +139,43 @@ impl Http {
             return Ok(self.client.execute(request).await?);
         };
         let timeout = request.timeout().copied();
-        let mut request = http::Request::<reqwest::Body>::try_from(request)?.map(Body::new);
-        request.extensions_mut().insert(ConnectInfo(LOOPBACK_PEER));
-        // Its own task, as a connection's would be: the handler runs on to its end even if the
-        // caller stops waiting, and it can run on the other core meanwhile.
-        let call = tokio::spawn(router.oneshot(request));
-        let answer = match timeout {
-            Some(timeout) => {
-                tokio::time::timeout(timeout, call).await.map_err(|_| SendError::Timeout(timeout))?
-            }
-            None => call.await,
-        };
-        let answer = match answer {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(never)) => match never {},
-            Err(e) => return Err(SendError::Aborted(e.to_string())),
-        };
+        let request = http::Request::<reqwest::Body>::try_from(request)?.map(Body::new);
+        let answer = call(router, request, timeout).await?;
         Ok(reqwest::Response::from(answer.map(|body| reqwest::Body::wrap(SyncBody(Mutex::new(body))))))
+    }
+
+    /// The router that serves `base_url` in this process, if one does: for a caller that holds
+    /// an `http::Request` already (the gateway's forwarding) and passes it to [`call`] as it is.
+    pub fn in_process(&self, base_url: &str) -> Option<Router> {
+        let routes = self.in_process.0.read().unwrap_or_else(PoisonError::into_inner);
+        if routes.is_empty() {
+            return None;
+        }
+        routes.get(origin(base_url)).cloned()
+    }
+}
+
+/// Call `router` with `request` as a connection from this machine would: in a task of its own,
+/// so the handler runs on to its end even if the caller stops waiting (and on the other core
+/// meanwhile), waiting at most `timeout` for the answer's head. The request's URI may be a
+/// path alone.
+pub async fn call(
+    router: Router,
+    mut request: http::Request<Body>,
+    timeout: Option<Duration>,
+) -> Result<axum::response::Response, SendError> {
+    request.extensions_mut().insert(ConnectInfo(LOOPBACK_PEER));
+    let call = tokio::spawn(router.oneshot(request));
+    let answer = match timeout {
+        Some(timeout) => {
+            tokio::time::timeout(timeout, call).await.map_err(|_| SendError::Timeout(timeout))?
+        }
+        None => call.await,
+    };
+    match answer {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(never)) => match never {},
+        Err(e) => Err(SendError::Aborted(e.to_string())),
     }
 }
 

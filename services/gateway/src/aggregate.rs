@@ -112,7 +112,7 @@ fn items(value: Value) -> Value {
         (status = 404, description = "no such movie", content_type = "application/problem+json"),
     ))]
 pub async fn movie_details(
-    State(gateway): State<Gateway>,
+    State(gateway): State<std::sync::Arc<Gateway>>,
     PeerAddr(peer): PeerAddr,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -147,7 +147,7 @@ pub async fn movie_details(
         (status = 401, description = "no valid access token", content_type = "application/problem+json"),
     ))]
 pub async fn dashboard(
-    State(gateway): State<Gateway>,
+    State(gateway): State<std::sync::Arc<Gateway>>,
     PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
 ) -> Response {

@@ -27,7 +27,7 @@ pub struct DocCache(Mutex<Option<(Instant, Arc<Value>)>>);
 
 const FRESH_FOR: Duration = Duration::from_secs(60);
 
-pub async fn openapi(State(gateway): State<Gateway>) -> impl IntoResponse {
+pub async fn openapi(State(gateway): State<std::sync::Arc<Gateway>>) -> impl IntoResponse {
     let mut cached = gateway.docs.0.lock().await;
     if let Some((made, doc)) = cached.as_ref()
         && made.elapsed() < FRESH_FOR

@@ -16,10 +16,11 @@ use serde_json::{Map, Value, json};
 use crate::Gateway;
 
 pub async fn health(
-    State(gateway): State<Gateway>,
+    State(gateway): State<std::sync::Arc<Gateway>>,
     platform::auth::MaybeAuthUser(user): platform::auth::MaybeAuthUser,
 ) -> Response {
     let admin = user.is_some_and(|u| u.is_admin());
+    let gateway = gateway.as_ref();
     let checks = gateway.upstreams.iter().flat_map(|u| u.replicas.iter().map(move |r| (u.service, r)));
     let results = futures_util::future::join_all(checks.map(|(service, replica)| {
         let http = &gateway.http;

@@ -19,7 +19,7 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{StreamExt, TryStreamExt, future::Either};
 use platform::{Problem, extract::PeerAddr, server::REQUEST_ID};
 
 use crate::{
@@ -107,7 +107,11 @@ fn owner(path: &str) -> Option<&'static str> {
     }
 }
 
-pub async fn forward(State(gateway): State<Gateway>, PeerAddr(peer): PeerAddr, request: Request) -> Response {
+pub async fn forward(
+    State(gateway): State<Arc<Gateway>>,
+    PeerAddr(peer): PeerAddr,
+    request: Request,
+) -> Response {
     let path = request.uri().path().to_owned();
     let Some(service) = owner(&path) else {
         return Problem::not_found("route").into_response();
@@ -289,17 +293,45 @@ pub async fn send(
         let Some(replica) = upstream.pick(avoid.as_deref()) else {
             return Problem::unavailable(format!("the {service} service is not deployed")).into_response();
         };
-        let mut outgoing = gateway
-            .http
-            .request(parts.method.clone(), format!("{}{path_and_query}", replica.url))
-            .headers(headers.clone());
-        match if replayable { body.as_ref().map(Outgoing::again) } else { body.take() } {
-            Some(Outgoing::Whole(bytes)) => outgoing = outgoing.body(bytes),
-            Some(Outgoing::Stream(stream, _)) => {
-                outgoing = outgoing.body(reqwest::Body::wrap_stream(stream.into_data_stream()));
+        let this_body = if replayable { body.as_ref().map(Outgoing::again) } else { body.take() };
+        // A replica this process serves (the embedded mode) gets the request as it is, into its
+        // router; any other one over HTTP.
+        let exchange = match gateway.http.in_process(&replica.url) {
+            Some(router) => {
+                let mut request = Request::new(match this_body {
+                    Some(Outgoing::Whole(bytes)) => Body::from(bytes),
+                    Some(Outgoing::Stream(stream, _)) => stream,
+                    Some(Outgoing::Empty) | None => Body::empty(),
+                });
+                *request.method_mut() = parts.method.clone();
+                *request.headers_mut() = headers.clone();
+                match path_and_query.parse() {
+                    Ok(uri) => *request.uri_mut() = uri,
+                    Err(_) => return Problem::not_found("route").into_response(),
+                }
+                Either::Left(async move {
+                    platform::transport::call(router, request, None).await.map(Answer::Local)
+                })
             }
-            Some(Outgoing::Empty) | None => {}
-        }
+            None => {
+                let http = if matches!(this_body, Some(Outgoing::Stream(..))) {
+                    &gateway.upload_http
+                } else {
+                    &gateway.http
+                };
+                let mut outgoing = http
+                    .request(parts.method.clone(), format!("{}{path_and_query}", replica.url))
+                    .headers(headers.clone());
+                match this_body {
+                    Some(Outgoing::Whole(bytes)) => outgoing = outgoing.body(bytes),
+                    Some(Outgoing::Stream(stream, _)) => {
+                        outgoing = outgoing.body(reqwest::Body::wrap_stream(stream.into_data_stream()));
+                    }
+                    Some(Outgoing::Empty) | None => {}
+                }
+                Either::Right(async move { http.send(outgoing).await.map(Answer::Remote) })
+            }
+        };
         // The timeout starts once the body is sent: a client that uploads slowly is not the
         // service being slow.
         let deadline = async {
@@ -313,7 +345,7 @@ pub async fn send(
             tokio::time::sleep(wait).await;
         };
         let outcome = tokio::select! {
-            sent = gateway.http.send(outgoing) => Ok(sent),
+            sent = exchange => Ok(sent),
             () = deadline => Err(()),
         };
         let failure = match outcome {
@@ -371,8 +403,23 @@ pub async fn send(
     }
 }
 
+/// An upstream's answer: over HTTP, or from a router in this process.
+enum Answer {
+    Remote(reqwest::Response),
+    Local(Response),
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        match self {
+            Answer::Remote(answer) => answer.status(),
+            Answer::Local(answer) => answer.status(),
+        }
+    }
+}
+
 enum Failure {
-    Status(reqwest::Response),
+    Status(Answer),
     /// The connection was refused: the request never reached the replica.
     Refused,
     /// The connection broke after the request may have been sent.
@@ -408,7 +455,15 @@ const BUFFER_UP_TO: u64 = 64 * 1024;
 /// The upstream's answer. Small bodies of known length are passed on whole; everything else
 /// (SSE, media, large or unknown lengths) chunk by chunk as it arrives. `Err` when a small
 /// body could not be read: a 503 problem to send instead.
-async fn relay(answer: reqwest::Response) -> Result<Response, Response> {
+async fn relay(answer: Answer) -> Result<Response, Response> {
+    let answer = match answer {
+        Answer::Remote(answer) => answer,
+        // Already a response of ours, body and all: passed on as it is.
+        Answer::Local(mut answer) => {
+            strip_hop_by_hop(answer.headers_mut());
+            return Ok(answer);
+        }
+    };
     let mut response = Response::builder().status(answer.status());
     if let Some(h) = response.headers_mut() {
         *h = answer.headers().clone();

@@ -100,7 +100,7 @@ async fn into_cookie(headers: &HeaderMap, response: Response, refresh_ttl: i64) 
 
 /// `POST /ui/session`: sign in with `{email, password}`.
 pub async fn sign_in(
-    State(g): State<Gateway>,
+    State(g): State<std::sync::Arc<Gateway>>,
     PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     body: Bytes,
@@ -110,7 +110,7 @@ pub async fn sign_in(
 
 /// `POST /ui/session/register`: create an account `{email, password, name}` and sign in.
 pub async fn register(
-    State(g): State<Gateway>,
+    State(g): State<std::sync::Arc<Gateway>>,
     PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     body: Bytes,
@@ -134,7 +134,11 @@ async fn open(
 
 /// `POST /ui/session/refresh`: a new access token for the cookie's refresh token, which identity
 /// rotates (the old one is spent; reusing it ends the whole family).
-pub async fn refresh(State(g): State<Gateway>, PeerAddr(peer): PeerAddr, headers: HeaderMap) -> Response {
+pub async fn refresh(
+    State(g): State<std::sync::Arc<Gateway>>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+) -> Response {
     if let Err(refused) = checked(&headers) {
         return refused;
     }
@@ -153,7 +157,11 @@ pub async fn refresh(State(g): State<Gateway>, PeerAddr(peer): PeerAddr, headers
 }
 
 /// `DELETE /ui/session`: sign out (identity revokes the refresh token) and drop the cookie.
-pub async fn sign_out(State(g): State<Gateway>, PeerAddr(peer): PeerAddr, headers: HeaderMap) -> Response {
+pub async fn sign_out(
+    State(g): State<std::sync::Arc<Gateway>>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+) -> Response {
     if let Err(refused) = checked(&headers) {
         return refused;
     }
