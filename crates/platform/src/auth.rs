@@ -3,9 +3,10 @@
 //!
 //! The key set is cached and fetched again when a token names an unknown `kid` (identity made a
 //! new key), at most once per [`REFRESH_MIN_INTERVAL`] so forged `kid`s cannot make us hammer
-//! identity. It is also fetched again once it is [`KEYS_MAX_AGE`] old, so a key identity retired
-//! stops being accepted here too. Only `EdDSA` is accepted: `alg: none` and HMAC tokens are refused before any key
-//! is looked at.
+//! identity: a token whose key is unknown waits for the next fetch rather than being refused
+//! because the last one was recent. It is also fetched again once it is [`KEYS_MAX_AGE`] old, so a
+//! key identity retired stops being accepted here too. Only `EdDSA` is accepted: `alg: none` and
+//! HMAC tokens are refused before any key is looked at.
 
 use std::{
     collections::HashMap,
@@ -214,6 +215,26 @@ impl Verifier {
         if last.is_some_and(|t| t.elapsed() < REFRESH_MIN_INTERVAL) {
             return Ok(());
         }
+        self.fetch_holding(&mut last).await
+    }
+
+    /// Fetch the key set for a token naming `kid`, a key not in hand: if a fetch began after the
+    /// token arrived (`arrived`), its answer stands; otherwise wait out the interval and fetch.
+    /// A key made just after the last fetch is then found, and a stream of forged `kid`s still
+    /// costs identity one fetch per interval: they queue here, and each finds the fetch that
+    /// began after it arrived.
+    async fn refresh_for(&self, kid: &str, arrived: Instant) -> Result<(), AuthError> {
+        let mut last = self.last_fetch.lock().await;
+        if self.key(kid).is_some() || last.is_some_and(|t| t >= arrived) {
+            return Ok(());
+        }
+        if let Some(t) = *last {
+            tokio::time::sleep(REFRESH_MIN_INTERVAL.saturating_sub(t.elapsed())).await;
+        }
+        self.fetch_holding(&mut last).await
+    }
+
+    async fn fetch_holding(&self, last: &mut Option<Instant>) -> Result<(), AuthError> {
         *last = Some(Instant::now());
         let jwks = self.source.fetch().await.map_err(|e| {
             tracing::warn!(error = format!("{e:#}"), "fetching the JWKS failed");
@@ -223,6 +244,7 @@ impl Verifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let arrived = Instant::now();
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
@@ -238,7 +260,7 @@ impl Verifier {
             Some(key) => key,
             None => {
                 let had_keys = !self.keys.read().unwrap_or_else(|p| p.into_inner()).is_empty();
-                match self.refresh().await {
+                match self.refresh_for(&kid, arrived).await {
                     Ok(()) => {}
                     // With keys in hand, an unknown kid is the token's fault, not identity's.
                     Err(_) if had_keys => {}
@@ -517,5 +539,56 @@ impl ServiceTokens {
         let valid_for = Duration::from_secs(response.expires_in.saturating_sub(60).max(1));
         *cached = Some((response.access_token.clone(), Instant::now() + valid_for));
         Ok(response.access_token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    use super::*;
+
+    /// One key, `known`, and a count of the fetches.
+    struct Counting(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl KeySource for Counting {
+        async fn fetch(&self) -> anyhow::Result<Jwks> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let x = URL_SAFE_NO_PAD.encode([7u8; 32]);
+            let jwk = Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x,
+                kid: "known".into(),
+                alg: "EdDSA".into(),
+                use_: "sig".into(),
+            };
+            Ok(Jwks { keys: vec![jwk] })
+        }
+    }
+
+    fn naming(kid: &str) -> String {
+        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#));
+        format!("{header}.e30.c2ln")
+    }
+
+    #[tokio::test]
+    async fn forged_kids_cost_identity_one_fetch_per_interval() {
+        let source = Arc::new(Counting(AtomicUsize::new(0)));
+        let verifier = Arc::new(Verifier::new(source.clone()));
+        assert!(verifier.verify(&naming("known")).await.is_err(), "a bad signature");
+        assert_eq!(source.0.load(Ordering::SeqCst), 1, "first use fetches");
+        let forged = (0..20).map(|i| {
+            let verifier = verifier.clone();
+            tokio::spawn(async move { verifier.verify(&naming(&format!("forged-{i}"))).await })
+        });
+        for outcome in futures_util::future::join_all(forged).await {
+            let refused = outcome.expect("joined");
+            assert!(matches!(refused, Err(AuthError::Invalid(_))), "{refused:?}");
+        }
+        assert_eq!(source.0.load(Ordering::SeqCst), 2, "twenty forged kids, one more fetch");
     }
 }

@@ -146,6 +146,23 @@ async fn a_key_made_by_another_replica_is_published_and_accepted() {
     assert_eq!(me.status, 200, "{}", me.body);
 }
 
+/// CI 2026-12-03: a restore brought back the old system's keys moments after the gateway had
+/// fetched the new system's, and the old token was refused because the key set had been fetched
+/// less than the refresh interval before. A key nobody has seen waits for the next fetch instead.
+#[tokio::test]
+async fn a_key_made_just_after_the_last_fetch_is_accepted() {
+    let sys = TestSystem::start().await;
+    let (token, user_id) = sys.user_token().await;
+    assert_eq!(sys.get("/api/v1/users/me", Some(&token)).await.status, 200, "keys fetched");
+    let db = sys.db("identity");
+    let now = platform::time::now_ms();
+    identity::keys::add_key(&db, now).await.expect("a new key");
+    let other = SigningKeys::load_at(&db, KeyPolicy::default(), now + 61_000).await.expect("keys");
+    let token = other.sign(&user_id, Role::Customer, None, 120).expect("signed");
+    let me = sys.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+}
+
 /// Issue 10, item 4: signing keys rotate on a schedule; a new key is published before it signs,
 /// and an old one stays published until every token it signed has expired, then leaves.
 #[tokio::test]
