@@ -7,9 +7,10 @@
 //! - `overhead`: the same movie read from a bare axum handler, the catalog, the gateway and
 //!   nginx (when installed) in front of the catalog; see
 //!   [`crate::overhead`].
-//! - `rush`: buyers race for the seats of a few upcoming showtimes: hold 1-4 random seats, then
-//!   pay; ends with an oversell check that fails the run if any seat was sold twice or the seat
-//!   maps disagree with what was sold.
+//! - `rush`: buyers race for seats: hold 1-4 random seats, then pay, closed loop or at a fixed
+//!   `--rate`; with an admin it puts its own showtimes on sale, sized to the run; ends with an
+//!   oversell check that fails the run if any seat was sold twice or the seat maps disagree with
+//!   what was sold, and the ledger check; see [`crate::rush`].
 //! - `stream`, `playback`: viewers fetching a large file through their sessions, and playback
 //!   starts per second; see [`crate::watch`].
 
@@ -32,9 +33,13 @@ pub struct LoadtestArgs {
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
-    /// Requests in flight at once.
+    /// Requests in flight at once (`rush`: buyers; with `--rate`, the buyers taking turns).
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// `rush` only: open loop, this many bookings started per second whatever the answers, with
+    /// latency counted from when each was due (default: closed loop, `--concurrency` buyers).
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// `overhead` only: the catalog's own URL (default: taken from the gateway's /health, which
     /// names replicas to an admin: give --admin-email and --admin-password).
     #[arg(long)]

@@ -20,6 +20,7 @@ async fn the_overhead_scenario_measures_bare_direct_and_gateway_alike() {
         scenario: "overhead".into(),
         duration: 1,
         concurrency: 2,
+        rate: None,
         direct_url: None, // found through the gateway's /health, which names replicas to admins
         admin_email: Some(testkit::ADMIN_EMAIL.into()),
         admin_password: Some(testkit::ADMIN_PASSWORD.into()),
@@ -44,26 +45,12 @@ async fn the_overhead_scenario_measures_bare_direct_and_gateway_alike() {
     assert!(direct > 0.0 && gateway > 0.0);
 }
 
-/// The rush: buyers racing for seats, hold then pay; it checks no seat went twice and ends with
-/// the ledger check.
+/// The rush: buyers racing for seats, hold then pay, on showtimes it puts on sale itself; it
+/// checks no seat went twice and ends with the ledger check. Closed loop, then open loop.
 #[tokio::test]
 async fn the_rush_sells_seats_once_and_ends_with_a_clean_ledger() {
     let sys = TestSystem::start().await;
     let admin = sys.admin_token().await;
-    let theater = sys
-        .post(
-            "/api/v1/theaters",
-            json!({"name": "T", "city": "C", "address": "A", "timezone": "UTC"}),
-            Some(&admin),
-        )
-        .await;
-    let room = sys
-        .post(
-            &format!("/api/v1/theaters/{}/rooms", theater.body["id"].as_str().expect("theater")),
-            json!({"name": "R", "rows": ["A", "B", "C"], "seats_per_row": 8}),
-            Some(&admin),
-        )
-        .await;
     let movie = sys
         .post(
             "/api/v1/movies",
@@ -71,30 +58,27 @@ async fn the_rush_sells_seats_once_and_ends_with_a_clean_ledger() {
             Some(&admin),
         )
         .await;
-    let starts = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("time");
-    let show = sys
-        .post(
-            "/api/v1/showtimes",
-            json!({"movie_id": movie.body["id"], "room_id": room.body["id"], "starts_at": starts, "price_cents": 900}),
-            Some(&admin),
-        )
-        .await;
-    assert_eq!(show.status, 201, "{}", show.body);
-    let args = marquee::loadtest::LoadtestArgs {
+    assert_eq!(movie.status, 201, "{}", movie.body);
+    let args = |rate: Option<f64>| marquee::loadtest::LoadtestArgs {
         url: sys.gateway.clone(),
         scenario: "rush".into(),
         duration: 2,
         concurrency: 4,
+        rate,
         direct_url: None,
         admin_email: Some(testkit::ADMIN_EMAIL.into()),
         admin_password: Some(testkit::ADMIN_PASSWORD.into()),
         media_mib: 1,
         range_mib: 1,
     };
-    let results = marquee::loadtest::run(args).await.expect("the rush, its oversell and ledger checks");
-    assert!(results["pay"].latencies.len() > 3, "some bookings were paid");
+    let closed = marquee::loadtest::run(args(None)).await.expect("the rush, its oversell and ledger checks");
+    assert!(closed["pay"].latencies.len() > 3, "some bookings were paid");
+    // Open loop: 20 bookings a second for 2 s is 40 holds started, answered or not.
+    let open = marquee::loadtest::run(args(Some(20.0))).await.expect("the open-loop rush");
+    let started: usize =
+        ["hold", "hold, taken"].iter().filter_map(|k| open.get(k)).map(|s| s.latencies.len()).sum();
+    assert_eq!(started, 40, "{open:?}");
+    assert_eq!(open["hold"].errors, 0);
     let report = sys.assert_ledger_clean(std::time::Duration::from_secs(5)).await;
     assert!(report.confirmed > 0);
 }
@@ -109,6 +93,7 @@ async fn the_streaming_scenarios_fetch_ranges_and_start_sessions() {
         scenario: scenario.into(),
         duration: 1,
         concurrency: 2,
+        rate: None,
         direct_url: None,
         admin_email: Some(testkit::ADMIN_EMAIL.into()),
         admin_password: Some(testkit::ADMIN_PASSWORD.into()),
