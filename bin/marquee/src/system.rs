@@ -123,11 +123,11 @@ async fn build_one(
     let retry = RetryPolicy::from_settings(settings)?;
     let db_config = match &config.storage {
         Storage::Sqlite { data_dir } => DbConfig::sqlite(data_dir, service),
-        Storage::Postgres { url } => DbConfig {
-            url: url.clone(),
-            schema: Some(service.to_owned()),
-            max_connections: settings.parse_or("MARQUEE_DATABASE_MAX_CONNECTIONS", 10)?,
-        },
+        Storage::Postgres { url } => DbConfig::at(
+            url.clone(),
+            Some(service.to_owned()),
+            settings.parse_or("MARQUEE_DATABASE_MAX_CONNECTIONS", 10)?,
+        ),
     };
     let db = Db::connect(&db_config).await.with_context(|| format!("{service} database"))?;
     // Like separate processes: each service has its own broker connection.

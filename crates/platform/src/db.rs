@@ -30,38 +30,57 @@ pub struct DbConfig {
     /// PostgreSQL schema to use (and create) when databases are shared between services.
     pub schema: Option<String>,
     pub max_connections: u32,
+    /// A PostgreSQL streaming replica for reads that may be a moment behind ([`Db::replica`]).
+    pub read_url: Option<String>,
 }
+
+/// Reader connections beside a SQLite file's one writer: in WAL mode they read the last commit
+/// while the writer goes on, instead of queueing behind its transaction.
+const SQLITE_READERS: u32 = 4;
 
 impl DbConfig {
     /// The embedded mode: `<data_dir>/<service>.db`.
     pub fn sqlite(data_dir: &Path, service: &str) -> Self {
         let path = data_dir.join(format!("{service}.db"));
-        Self { url: format!("sqlite://{}?mode=rwc", path.display()), schema: None, max_connections: 1 }
+        Self::at(format!("sqlite://{}?mode=rwc", path.display()), None, 1)
     }
 
-    /// The distributed mode, from settings: the service's own URL wins over the shared one.
+    /// `url` (with `schema` when databases are shared), no replica.
+    pub fn at(url: String, schema: Option<String>, max_connections: u32) -> Self {
+        Self { url, schema, max_connections, read_url: None }
+    }
+
+    /// The distributed mode, from settings: the service's own URL wins over the shared one, and
+    /// so does its own read URL.
     pub fn from_settings(settings: &Settings, service: &str) -> anyhow::Result<Self> {
         // 10 connections each: 12 services x 10 stays well under PostgreSQL's default 100 per
         // replica pair; raise it with MARQUEE_DATABASE_MAX_CONNECTIONS.
         let max_connections = settings.parse_or("MARQUEE_DATABASE_MAX_CONNECTIONS", 10)?;
+        let own_read = settings.get(&Settings::service_key(service, "DATABASE_READ_URL"));
         if let Some(url) = settings.get(&Settings::service_key(service, "DATABASE_URL")) {
-            return Ok(Self { url: url.to_owned(), schema: None, max_connections });
+            let read_url = own_read.map(str::to_owned);
+            return Ok(Self { url: url.to_owned(), schema: None, max_connections, read_url });
         }
         let url = settings.get("MARQUEE_DATABASE_URL").with_context(|| {
             format!("set {} or MARQUEE_DATABASE_URL", Settings::service_key(service, "DATABASE_URL"))
         })?;
         let schema = url.starts_with("postgres").then(|| service.to_owned());
-        Ok(Self { url: url.to_owned(), schema, max_connections })
+        let read_url = own_read.or(settings.get("MARQUEE_DATABASE_READ_URL")).map(str::to_owned);
+        Ok(Self { url: url.to_owned(), schema, max_connections, read_url })
     }
 
     pub fn engine(&self) -> anyhow::Result<Engine> {
-        if self.url.starts_with("sqlite:") {
-            Ok(Engine::Sqlite)
-        } else if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
-            Ok(Engine::Postgres)
-        } else {
-            anyhow::bail!("unsupported database URL (want sqlite: or postgres://): {}", redact(&self.url))
-        }
+        engine_of(&self.url)
+    }
+}
+
+fn engine_of(url: &str) -> anyhow::Result<Engine> {
+    if url.starts_with("sqlite:") {
+        Ok(Engine::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Engine::Postgres)
+    } else {
+        anyhow::bail!("unsupported database URL (want sqlite: or postgres://): {}", redact(url))
     }
 }
 
@@ -79,11 +98,70 @@ pub fn redact(url: &str) -> String {
 
 #[derive(Debug, Clone)]
 pub struct Db {
+    /// The primary: every write, and reads inside a write's transaction.
     pub pool: AnyPool,
+    /// Reads that see every committed write: SQLite's reader connections, else the primary.
+    reader: AnyPool,
+    /// Reads that may be a moment behind: the PostgreSQL replica, else `reader`.
+    replica: AnyPool,
     engine: Engine,
     /// Where it is, for a connection of its own outside the pool (a backup's read snapshot).
     /// Shared, not owned: every request's state clones the `Db`.
     url: Arc<str>,
+}
+
+/// What a pool's connections are for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Primary,
+    Reader,
+}
+
+/// A pool of `max` connections to `url`, each set up for `engine` and `role`.
+async fn pool(
+    url: &str,
+    engine: Engine,
+    schema: Option<String>,
+    max: u32,
+    role: Role,
+) -> anyhow::Result<AnyPool> {
+    let mut options = AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10));
+    if role == Role::Reader {
+        // Readers are for busy moments: idle ones close, so an idle system stays small.
+        options = options.min_connections(0).idle_timeout(Duration::from_secs(30));
+    }
+    options
+        .after_connect(move |conn, _meta| {
+            let schema = schema.clone();
+            Box::pin(async move {
+                match (engine, role) {
+                    // WAL lets readers go on while one writer commits; NORMAL sync is safe
+                    // under WAL and much faster than FULL; the busy timeout covers another
+                    // process (a `marquee migrate`) holding the lock for a moment.
+                    (Engine::Sqlite, Role::Primary) => {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                    }
+                    // The file is in WAL mode already (the writer connected first); a reader
+                    // that tried to write would be refused rather than take the write lock.
+                    (Engine::Sqlite, Role::Reader) => {
+                        conn.execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;").await?;
+                    }
+                    (Engine::Postgres, _) => {
+                        if let Some(schema) = schema {
+                            conn.execute(AssertSqlSafe(format!("SET search_path TO \"{schema}\""))).await?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))
 }
 
 impl Db {
@@ -94,37 +172,37 @@ impl Db {
             ensure_schema(&config.url, schema).await?;
         }
         let schema = config.schema.clone();
-        let pool = AnyPoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                let schema = schema.clone();
-                Box::pin(async move {
-                    match engine {
-                        // WAL lets readers go on while one writer commits; NORMAL sync is safe
-                        // under WAL and much faster than FULL; the busy timeout covers another
-                        // process (a `marquee migrate`) holding the lock for a moment.
-                        Engine::Sqlite => {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                            )
-                            .await?;
-                        }
-                        Engine::Postgres => {
-                            if let Some(schema) = schema {
-                                conn.execute(AssertSqlSafe(format!("SET search_path TO \"{schema}\"")))
-                                    .await?;
-                            }
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&config.url)
-            .await
-            .with_context(|| format!("connecting to {}", redact(&config.url)))?;
-        Ok(Self { pool, engine, url: config.url.as_str().into() })
+        let primary =
+            pool(&config.url, engine, schema.clone(), config.max_connections, Role::Primary).await?;
+        let reader = match engine {
+            Engine::Sqlite => pool(&config.url, engine, None, SQLITE_READERS, Role::Reader).await?,
+            Engine::Postgres => primary.clone(),
+        };
+        let replica = match &config.read_url {
+            Some(url) => {
+                anyhow::ensure!(
+                    engine_of(url)? == Engine::Postgres && engine == Engine::Postgres,
+                    "a read URL is for a PostgreSQL replica of a PostgreSQL primary: {}",
+                    redact(url)
+                );
+                pool(url, engine, schema, config.max_connections, Role::Reader).await?
+            }
+            None => reader.clone(),
+        };
+        Ok(Self { pool: primary, reader, replica, engine, url: config.url.as_str().into() })
+    }
+
+    /// For reads that must see every write committed before they began (a booking just made,
+    /// by the same buyer): SQLite's reader connections, which do not wait for the writer, or
+    /// PostgreSQL's primary.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// For reads that may be a moment behind (lists, catalogue pages, seat maps): the read
+    /// replica when `MARQUEE_<SERVICE>_DATABASE_READ_URL` names one, else [`Db::reader`].
+    pub fn replica(&self) -> &AnyPool {
+        &self.replica
     }
 
     pub fn engine(&self) -> Engine {
@@ -163,9 +241,6 @@ impl Db {
         }
     }
 
-    /// Apply pending migrations. On PostgreSQL, sqlx holds an advisory lock, so replicas
-    /// starting together take turns. SQLite has no such lock: a process that races another one
-    /// over the same file fails, waits, and finds the work done on a later try.
     /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
     /// IMMEDIATE`): a transaction that reads first and writes later would otherwise fail with
     /// "database is locked" when another process (a replica) writes in between, since SQLite
@@ -177,6 +252,9 @@ impl Db {
         }
     }
 
+    /// Apply pending migrations. On PostgreSQL, sqlx holds an advisory lock, so replicas
+    /// starting together take turns. SQLite has no such lock: a process that races another one
+    /// over the same file fails, waits, and finds the work done on a later try.
     pub async fn migrate(&self, migrator: &Migrator) -> anyhow::Result<()> {
         let mut attempt = 0u32;
         loop {
@@ -198,6 +276,8 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        self.replica.close().await;
+        self.reader.close().await;
         self.pool.close().await;
     }
 }
@@ -299,6 +379,30 @@ mod tests {
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
     }
 
+    /// Issue 16: SQLite had one connection, so every read queued behind whatever write
+    /// transaction held it. Readers now see the last commit while a write is open, and cannot
+    /// write themselves.
+    #[tokio::test]
+    async fn sqlite_readers_read_the_last_commit_while_the_writer_works() {
+        let dir = std::env::temp_dir().join(format!("marquee-readers-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("a step of the test");
+        let db = Db::connect(&DbConfig::sqlite(&dir, "svc")).await.expect("a step of the test");
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(&db.pool).await.expect("a step of the test");
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&db.pool).await.expect("a step of the test");
+        let mut open = db.begin_write().await.expect("a step of the test");
+        sqlx::query("INSERT INTO t VALUES (2)").execute(&mut *open).await.expect("a step of the test");
+        let count = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM t").fetch_one(db.reader());
+        let seen = tokio::time::timeout(Duration::from_secs(2), count).await;
+        assert_eq!(seen.expect("not queued behind the writer").expect("counted"), 1, "the last commit");
+        open.commit().await.expect("a step of the test");
+        let count = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM t").fetch_one(db.replica()).await;
+        assert_eq!(count.expect("counted"), 2, "a commit is seen at once");
+        let refused = sqlx::query("INSERT INTO t VALUES (3)").execute(db.reader()).await;
+        assert!(refused.is_err(), "a reader does not write");
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn the_service_url_wins_over_the_shared_one() {
         let s = Settings::default()
@@ -309,5 +413,12 @@ mod tests {
         let shared = DbConfig::from_settings(&s, "catalog").expect("configured");
         assert_eq!(shared.schema.as_deref(), Some("catalog"));
         assert!(DbConfig::from_settings(&Settings::default(), "catalog").is_err());
+        let read = s
+            .with("MARQUEE_DATABASE_READ_URL", "postgres://replica/all")
+            .with("MARQUEE_IDENTITY_DATABASE_READ_URL", "postgres://replica/identity");
+        let own = DbConfig::from_settings(&read, "identity").expect("configured");
+        assert_eq!(own.read_url.as_deref(), Some("postgres://replica/identity"));
+        let shared = DbConfig::from_settings(&read, "catalog").expect("configured");
+        assert_eq!(shared.read_url.as_deref(), Some("postgres://replica/all"));
     }
 }

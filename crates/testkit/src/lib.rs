@@ -133,9 +133,7 @@ impl Storage {
     pub async fn database(&self, name: &str) -> anyhow::Result<Db> {
         let config = match &self.kind {
             StorageKind::Dir(dir) => DbConfig::sqlite(dir, name),
-            StorageKind::Postgres { url, .. } => {
-                DbConfig { url: url.clone(), schema: Some(name.to_owned()), max_connections: 5 }
-            }
+            StorageKind::Postgres { url, .. } => DbConfig::at(url.clone(), Some(name.to_owned()), 5),
         };
         let db = Db::connect(&config).await?;
         db.migrate(&events::migrations()).await?;

@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
     result?;
     if let Ok(url) = std::env::var("MARQUEE_TEST_DATABASE_URL") {
         let schema = format!("bench_analytics_{}", std::process::id());
-        let config = DbConfig { url: url.clone(), schema: Some(schema.clone()), max_connections: 4 };
+        let config = DbConfig::at(url.clone(), Some(schema.clone()), 4);
         let result = run("PostgreSQL", config, &events).await;
         let pool = sqlx::AnyPool::connect(&url).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE"))).execute(&pool).await?;

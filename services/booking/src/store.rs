@@ -146,7 +146,7 @@ pub async fn taken(db: &Db, showtime: Uuid, seats: &[String], now: i64) -> anyho
     for seat in seats {
         query = query.bind(seat);
     }
-    Ok(query.fetch_all(&db.pool).await?)
+    Ok(query.fetch_all(db.reader()).await?)
 }
 
 /// Every live claim of a showtime: seat -> held or booked.
@@ -156,7 +156,7 @@ pub async fn claims(db: &Db, showtime: Uuid, now: i64) -> anyhow::Result<Vec<(St
     )
     .bind(showtime.to_string())
     .bind(now)
-    .fetch_all(&db.pool)
+    .fetch_all(db.replica())
     .await?;
     rows.iter()
         .map(|r| {
@@ -338,7 +338,7 @@ async fn tickets(conn: &mut AnyConnection, booking: Uuid) -> anyhow::Result<Vec<
 
 /// A booking with its tickets.
 pub async fn booking(db: &Db, id: Uuid) -> anyhow::Result<Option<Stored>> {
-    let mut conn = db.pool.acquire().await?;
+    let mut conn = db.reader().acquire().await?;
     booking_in(&mut conn, id).await
 }
 
@@ -359,7 +359,7 @@ pub async fn bookings(db: &Db, user: Option<Uuid>, page: PageRequest) -> anyhow:
     let user = user.map(|u| u.to_string()).unwrap_or_default();
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bookings WHERE ($1 = '' OR user_id = $1)")
         .bind(&user)
-        .fetch_one(&db.pool)
+        .fetch_one(db.reader())
         .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS}, starts_at FROM bookings WHERE ($1 = '' OR user_id = $1) \
@@ -368,11 +368,11 @@ pub async fn bookings(db: &Db, user: Option<Uuid>, page: PageRequest) -> anyhow:
     .bind(&user)
     .bind(page.limit())
     .bind(page.offset())
-    .fetch_all(&db.pool)
+    .fetch_all(db.reader())
     .await?;
     let mut items: Vec<Booking> =
         rows.iter().map(|r| stored_from(r).map(|s| s.booking)).collect::<anyhow::Result<_>>()?;
-    let mut conn = db.pool.acquire().await?;
+    let mut conn = db.reader().acquire().await?;
     for b in &mut items {
         b.tickets = tickets(&mut conn, b.id).await?;
     }
@@ -451,7 +451,7 @@ pub async fn expired_holds(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<
     )
     .bind(now)
     .bind(limit)
-    .fetch_all(&db.pool)
+    .fetch_all(db.reader())
     .await?;
     rows.iter().map(|r| uuid(r, "id")).collect()
 }
@@ -471,7 +471,7 @@ pub async fn abandoned_charges(
     .bind(stale_before)
     .bind(now)
     .bind(limit)
-    .fetch_all(&db.pool)
+    .fetch_all(db.reader())
     .await?;
     rows.iter().map(|r| uuid(r, "id")).collect()
 }
@@ -491,7 +491,7 @@ pub async fn live_bookings_of(conn: &mut AnyConnection, showtime: Uuid) -> anyho
 pub async fn ticket_by_code(db: &Db, code: &str) -> anyhow::Result<Option<(Ticket, Uuid)>> {
     let row = sqlx::query("SELECT id, booking_id, seat, code FROM tickets WHERE code = $1")
         .bind(code)
-        .fetch_optional(&db.pool)
+        .fetch_optional(db.reader())
         .await?;
     row.map(|r| {
         Ok((

@@ -168,7 +168,7 @@ pub async fn mark_streamable(tx: &mut AnyConnection, id: Uuid) -> anyhow::Result
 }
 
 pub async fn get(db: &Db, id: Uuid) -> anyhow::Result<Option<Movie>> {
-    let mut conn = db.pool.acquire().await?;
+    let mut conn = db.reader().acquire().await?;
     get_in(&mut conn, id).await
 }
 
@@ -186,7 +186,7 @@ pub async fn get_many(db: &Db, ids: &[Uuid]) -> anyhow::Result<Vec<Movie>> {
     for id in ids {
         query = query.bind(id.to_string());
     }
-    let rows = query.fetch_all(&db.pool).await?;
+    let rows = query.fetch_all(db.replica()).await?;
     let mut movies: Vec<Movie> = rows.iter().map(movie_from).collect::<anyhow::Result<_>>()?;
     movies.sort_by_key(|m| ids.iter().position(|id| *id == m.id));
     Ok(movies)
@@ -201,14 +201,14 @@ pub async fn exists_with_imdb_id(db: &Db, imdb_id: &str) -> anyhow::Result<bool>
 }
 
 pub async fn count_all(db: &Db) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM movies").fetch_one(&db.pool).await?)
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM movies").fetch_one(db.reader()).await?)
 }
 
 /// Every live movie, for building the search index.
 pub async fn all(db: &Db) -> anyhow::Result<Vec<Movie>> {
     let rows =
         sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM movies WHERE deleted_at IS NULL")))
-            .fetch_all(&db.pool)
+            .fetch_all(db.reader())
             .await?;
     rows.iter().map(movie_from).collect()
 }
@@ -249,7 +249,7 @@ pub async fn list(db: &Db, f: &ListFilter<'_>, page: PageRequest) -> anyhow::Res
             .bind(genre)
             .bind(year)
             .bind(featured)
-            .fetch_one(&db.pool)
+            .fetch_one(db.replica())
             .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM movies WHERE {filter} ORDER BY {order} LIMIT $5 OFFSET $6"
@@ -260,7 +260,7 @@ pub async fn list(db: &Db, f: &ListFilter<'_>, page: PageRequest) -> anyhow::Res
     .bind(featured)
     .bind(page.limit())
     .bind(page.offset())
-    .fetch_all(&db.pool)
+    .fetch_all(db.replica())
     .await?;
     Ok((rows.iter().map(movie_from).collect::<anyhow::Result<_>>()?, total))
 }
@@ -280,7 +280,7 @@ pub async fn genres(db: &Db) -> anyhow::Result<Vec<Genre>> {
          LEFT JOIN movies m ON m.id = mg.movie_id AND m.deleted_at IS NULL \
          GROUP BY g.slug, g.name ORDER BY g.slug",
     )
-    .fetch_all(&db.pool)
+    .fetch_all(db.replica())
     .await?;
     rows.iter()
         .map(|r| {

@@ -52,7 +52,7 @@ pub async fn insert_theater(db: &Db, t: &TheaterInput) -> anyhow::Result<Theater
 pub async fn theater(db: &Db, id: Uuid) -> anyhow::Result<Option<Theater>> {
     let row = sqlx::query("SELECT id, name, city, address, timezone FROM theaters WHERE id = $1")
         .bind(id.to_string())
-        .fetch_optional(&db.pool)
+        .fetch_optional(db.reader())
         .await?;
     row.as_ref().map(theater_from).transpose()
 }
@@ -63,7 +63,7 @@ pub async fn theaters(db: &Db, city: Option<&str>, page: PageRequest) -> anyhow:
     let total: i64 =
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM theaters WHERE {filter}")))
             .bind(&city)
-            .fetch_one(&db.pool)
+            .fetch_one(db.replica())
             .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id, name, city, address, timezone FROM theaters WHERE {filter} ORDER BY city, name, id LIMIT $2 OFFSET $3"
@@ -71,7 +71,7 @@ pub async fn theaters(db: &Db, city: Option<&str>, page: PageRequest) -> anyhow:
     .bind(&city)
     .bind(page.limit())
     .bind(page.offset())
-    .fetch_all(&db.pool)
+    .fetch_all(db.replica())
     .await?;
     Ok((rows.iter().map(theater_from).collect::<anyhow::Result<_>>()?, total))
 }
@@ -141,7 +141,7 @@ pub async fn insert_room(db: &Db, theater_id: Uuid, plan: &RoomPlan) -> Result<R
 pub async fn room(db: &Db, id: Uuid) -> anyhow::Result<Option<Room>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE id = $1")))
         .bind(id.to_string())
-        .fetch_optional(&db.pool)
+        .fetch_optional(db.reader())
         .await?;
     row.as_ref().map(room_from).transpose()
 }
@@ -149,7 +149,7 @@ pub async fn room(db: &Db, id: Uuid) -> anyhow::Result<Option<Room>> {
 pub async fn rooms_of(db: &Db, theater_id: Uuid, page: PageRequest) -> anyhow::Result<(Vec<Room>, i64)> {
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE theater_id = $1")
         .bind(theater_id.to_string())
-        .fetch_one(&db.pool)
+        .fetch_one(db.replica())
         .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM_COLUMNS} FROM rooms WHERE theater_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3"
@@ -157,7 +157,7 @@ pub async fn rooms_of(db: &Db, theater_id: Uuid, page: PageRequest) -> anyhow::R
     .bind(theater_id.to_string())
     .bind(page.limit())
     .bind(page.offset())
-    .fetch_all(&db.pool)
+    .fetch_all(db.replica())
     .await?;
     Ok((rows.iter().map(room_from).collect::<anyhow::Result<_>>()?, total))
 }
@@ -282,7 +282,7 @@ pub async fn showtime(db: &Db, id: Uuid) -> anyhow::Result<Option<Showtime>> {
     let row =
         sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SHOWTIME_COLUMNS} FROM showtimes WHERE id = $1")))
             .bind(id.to_string())
-            .fetch_optional(&db.pool)
+            .fetch_optional(db.reader())
             .await?;
     row.as_ref().map(showtime_from).transpose()
 }
@@ -328,7 +328,7 @@ pub async fn showtimes(
             .bind(to_ms(f.from))
             .bind(to)
             .bind(&day)
-            .fetch_one(&db.pool)
+            .fetch_one(db.replica())
             .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {SHOWTIME_COLUMNS} FROM showtimes WHERE {filter} ORDER BY starts_at, id LIMIT $6 OFFSET $7"
@@ -340,7 +340,7 @@ pub async fn showtimes(
     .bind(&day)
     .bind(page.limit())
     .bind(page.offset())
-    .fetch_all(&db.pool)
+    .fetch_all(db.replica())
     .await?;
     Ok((rows.iter().map(showtime_from).collect::<anyhow::Result<_>>()?, total))
 }

@@ -222,11 +222,11 @@ mod tests {
         // The same on PostgreSQL, in two fresh schemas, when the tests have a server.
         if let Ok(url) = std::env::var("MARQUEE_TEST_DATABASE_URL") {
             let tag = uuid::Uuid::new_v4().simple().to_string();
-            round_trip(["from", "to"].map(|name| crate::db::DbConfig {
-                url: url.clone(),
-                schema: Some(format!("snapshot_{name}_{tag}")),
-                max_connections: 2,
-            }))
+            round_trip(
+                ["from", "to"].map(|name| {
+                    crate::db::DbConfig::at(url.clone(), Some(format!("snapshot_{name}_{tag}")), 2)
+                }),
+            )
             .await;
         }
     }
