@@ -2,6 +2,7 @@
 
 mod backups;
 mod loadtest;
+mod replica;
 
 use std::{
     io::{BufRead, BufReader},
