@@ -362,3 +362,40 @@ async fn idempotency_records_older_than_a_day_are_purged() {
         sqlx::query_scalar("SELECT key FROM idempotency_keys").fetch_all(&db.pool).await.expect("keys");
     assert_eq!(left, ["fresh"]);
 }
+
+/// A row that can never be published is set aside (kept, with the error), and the events of
+/// its batch before and after it still arrive, once each, in one relay step.
+#[tokio::test]
+async fn a_row_that_does_not_parse_is_set_aside_and_its_batch_goes_on() {
+    let sys = TestSystem::start().await;
+    let (handler, _consumer, _db) = probe(&sys, &[PROBE_EVENT]).await;
+    let producer = sys.storage.database("producer").await.expect("database");
+    let outbox = Outbox::new();
+    let mut tx = producer.pool.begin().await.expect("tx");
+    for n in 0..30 {
+        outbox.add(&mut tx, event(false)).await.expect("outbox");
+        if n == 10 {
+            sqlx::query(
+                "INSERT INTO outbox (id, event_type, payload, created_at, next_attempt_at) \
+                 VALUES ('00000000-0000-7000-8000-000000000000', 'probe.happened', 'not json', 0, 0)",
+            )
+            .execute(&mut *tx)
+            .await
+            .expect("a broken row");
+        }
+    }
+    tx.commit().await.expect("commit");
+    let relay = Relay::new("producer", producer.clone(), sys.new_bus(), outbox);
+    assert_eq!(relay.relay_once().await.expect("relay step"), 30, "one step sends the batch");
+    assert_eq!(relay.pending().await.expect("pending"), 0);
+    let set_aside: String = sqlx::query_scalar("SELECT last_error FROM outbox WHERE payload = 'not json'")
+        .fetch_one(&producer.pool)
+        .await
+        .expect("kept");
+    assert!(set_aside.starts_with("does not parse"), "{set_aside}");
+    let all =
+        eventually(Duration::from_secs(10), || async { handler.handled.load(Ordering::SeqCst) >= 30 }).await;
+    assert!(all, "{} of 30 handled", handler.handled.load(Ordering::SeqCst));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(handler.handled.load(Ordering::SeqCst), 30, "none twice");
+}
