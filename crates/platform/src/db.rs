@@ -168,6 +168,15 @@ impl Db {
     pub async fn connect(config: &DbConfig) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let engine = config.engine()?;
+        // Checked before anything is connected: a service told to read from something that
+        // cannot be a replica of its database does not start.
+        if let Some(url) = &config.read_url {
+            anyhow::ensure!(
+                engine == Engine::Postgres && engine_of(url)? == Engine::Postgres,
+                "a read URL is for a PostgreSQL replica of a PostgreSQL primary: {}",
+                redact(url)
+            );
+        }
         if let Some(schema) = &config.schema {
             ensure_schema(&config.url, schema).await?;
         }
@@ -179,14 +188,7 @@ impl Db {
             Engine::Postgres => primary.clone(),
         };
         let replica = match &config.read_url {
-            Some(url) => {
-                anyhow::ensure!(
-                    engine_of(url)? == Engine::Postgres && engine == Engine::Postgres,
-                    "a read URL is for a PostgreSQL replica of a PostgreSQL primary: {}",
-                    redact(url)
-                );
-                pool(url, engine, schema, config.max_connections, Role::Reader).await?
-            }
+            Some(url) => pool(url, engine, schema, config.max_connections, Role::Reader).await?,
             None => reader.clone(),
         };
         Ok(Self { pool: primary, reader, replica, engine, url: config.url.as_str().into() })
@@ -401,6 +403,23 @@ mod tests {
         assert!(refused.is_err(), "a reader does not write");
         db.close().await;
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A read URL beside a SQLite file, or one that is not PostgreSQL's, is refused with the
+    /// setting's value named (password hidden), before any connection is made.
+    #[tokio::test]
+    async fn a_read_url_must_name_a_postgres_replica_of_a_postgres_primary() {
+        let dir = std::env::temp_dir().join(format!("marquee-read-url-{}", uuid::Uuid::new_v4()));
+        let mut sqlite = DbConfig::sqlite(&dir, "svc");
+        sqlite.read_url = Some("postgres://u:secret@replica/db".into());
+        let refused = Db::connect(&sqlite).await.expect_err("a SQLite primary has no replica");
+        let said = format!("{refused:#}");
+        assert!(said.contains("PostgreSQL replica") && !said.contains("secret"), "{said}");
+        assert!(!dir.exists(), "nothing was opened");
+        let mut postgres = DbConfig::at("postgres://u@127.0.0.1:1/db".into(), None, 1);
+        postgres.read_url = Some("mysql://u@replica/db".into());
+        let refused = Db::connect(&postgres).await.expect_err("not a PostgreSQL replica");
+        assert!(format!("{refused:#}").contains("unsupported database URL"), "{refused:#}");
     }
 
     #[test]
