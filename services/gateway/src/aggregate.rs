@@ -59,12 +59,20 @@ async fn fetch(
             }
             StatusCode::NOT_FOUND => Some(Part::Missing),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Some(Part::Refused(response)),
-            _ => None,
+            status => {
+                // `partial` names the part; the log says why it was left out.
+                tracing::warn!(service, %status, "an aggregated part was refused; left out");
+                None
+            }
         }
     };
     match tokio::time::timeout(gateway.aggregate_timeout, part).await {
         Ok(Some(part)) => part,
-        Ok(None) | Err(_) => Part::Failed,
+        Ok(None) => Part::Failed,
+        Err(_) => {
+            tracing::warn!(service, "an aggregated part did not answer in time; left out");
+            Part::Failed
+        }
     }
 }
 
