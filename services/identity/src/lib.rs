@@ -161,8 +161,7 @@ pub async fn build(platform: Platform, db: Db, bus: Arc<dyn EventBus>) -> anyhow
     let state = AppState {
         db: db.clone(),
         keys: keys.clone(),
-        passwords: passwords::Passwords::new(platform.settings.parse_or("MARQUEE_PASSWORD_QUEUE", 64)?)
-            .await?,
+        passwords: passwords::Passwords::new(platform.settings.parse_or("MARQUEE_PASSWORD_QUEUE", 64)?)?,
         effects: events::service::start_effects(&platform, &db, &bus, None)?,
         config,
     };

@@ -6,10 +6,12 @@
 //! (the client hung up, the request timed out) is dropped without hashing.
 //!
 //! Parameters: OWASP's first recommendation, m = 19 MiB, t = 2, p = 1. Hashes run on a pool of
-//! one thread per core, and each thread keeps its 19 MiB work area for good. Measured: letting
-//! the crate allocate per hash left the allocator holding ~19 MiB more after each of the first
-//! dozen logins (232 MB resident, from 17 MB idle) even on two threads, and on `spawn_blocking`
-//! threads 369 MB; with reused work areas memory stays at one area per core.
+//! one thread per core, and each thread keeps its 19 MiB work area while it is busy. Measured:
+//! letting the crate allocate per hash left the allocator holding ~19 MiB more after each of the
+//! first dozen logins (232 MB resident, from 17 MB idle) even on two threads, and on
+//! `spawn_blocking` threads 369 MB; with reused work areas memory stays at one area per core. A
+//! thread that has had nothing to do for [`IDLE_RELEASE`] gives its area back, so an idle system
+//! does not hold 19 MiB per core for sign-ins nobody is making.
 
 use std::{
     cell::RefCell,
@@ -18,6 +20,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         mpsc,
     },
+    time::Duration,
 };
 
 use argon2::{
@@ -28,6 +31,9 @@ use argon2::{
 pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
+
+/// How long a hashing thread waits for work before it frees its work area.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(30);
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -47,6 +53,9 @@ struct HashingThreads {
     /// Jobs sent and not yet finished (or dropped).
     queued: Arc<AtomicUsize>,
     capacity: usize,
+    /// How many threads hold a work area now (also the `identity_password_work_areas` gauge).
+    #[cfg(test)]
+    areas: Arc<AtomicUsize>,
 }
 
 /// Gives a job's place in the queue back however the job ends.
@@ -59,25 +68,48 @@ impl Drop for QueuePlace {
 }
 
 impl HashingThreads {
-    fn start(threads: usize, capacity: usize) -> anyhow::Result<Self> {
+    fn start(threads: usize, capacity: usize, idle_release: Duration) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
+        let areas = Arc::new(AtomicUsize::new(0));
         for i in 0..threads {
             let rx = rx.clone();
+            let areas = areas.clone();
             std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
+                let mut holds_area = false;
                 loop {
                     let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
+                        Ok(rx) => rx.recv_timeout(idle_release),
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
-                        Err(_) => return, // every sender is gone
+                        Ok(job) => {
+                            job();
+                            if !holds_area && WORK_AREA.with_borrow(|area| !area.is_empty()) {
+                                holds_area = true;
+                                let held = areas.fetch_add(1, Ordering::AcqRel) + 1;
+                                metrics::gauge!("identity_password_work_areas").set(held as f64);
+                            }
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) if holds_area => {
+                            WORK_AREA.with_borrow_mut(|area| *area = Vec::new());
+                            holds_area = false;
+                            let held = areas.fetch_sub(1, Ordering::AcqRel) - 1;
+                            metrics::gauge!("identity_password_work_areas").set(held as f64);
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return, // every sender is gone
                     }
                 }
             })?;
         }
-        Ok(Self { jobs: Mutex::new(tx), queued: Arc::new(AtomicUsize::new(0)), capacity: capacity.max(1) })
+        Ok(Self {
+            jobs: Mutex::new(tx),
+            queued: Arc::new(AtomicUsize::new(0)),
+            capacity: capacity.max(1),
+            #[cfg(test)]
+            areas,
+        })
     }
 
     async fn run<T: Send + 'static>(
@@ -150,12 +182,25 @@ fn hash_blocking(password: &[u8]) -> anyhow::Result<String> {
     let params = params()?;
     let mut out = [0u8; OUTPUT_LEN];
     compute(params.clone(), password, &salt, &mut out)?;
+    phc_string(&params, &salt, &out)
+}
+
+/// A PHC string with today's parameters whose output is random: no password matches it, and
+/// checking one against it costs exactly what checking against a real hash costs.
+fn unmatchable_hash() -> anyhow::Result<String> {
+    let mut random = [0u8; SALT_LEN + OUTPUT_LEN];
+    aws_lc_rs::rand::fill(&mut random).map_err(|_| anyhow::anyhow!("no randomness for a dummy hash"))?;
+    let (salt, out) = random.split_at(SALT_LEN);
+    phc_string(&params()?, salt, out)
+}
+
+fn phc_string(params: &Params, salt: &[u8], out: &[u8]) -> anyhow::Result<String> {
     let phc = PasswordHash {
         algorithm: ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params).map_err(|e| anyhow::anyhow!("{e}"))?,
-        salt: Some(Salt::new(&salt).map_err(|e| anyhow::anyhow!("{e}"))?),
-        hash: Some(Output::new(&out).map_err(|e| anyhow::anyhow!("{e}"))?),
+        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("{e}"))?,
+        salt: Some(Salt::new(salt).map_err(|e| anyhow::anyhow!("{e}"))?),
+        hash: Some(Output::new(out).map_err(|e| anyhow::anyhow!("{e}"))?),
     };
     Ok(phc.to_string())
 }
@@ -175,13 +220,15 @@ fn verify_blocking(password: &[u8], stored: &str) -> anyhow::Result<bool> {
 
 impl Passwords {
     /// One hashing thread per core, and at most `queue` jobs waiting or running.
-    pub async fn new(queue: usize) -> anyhow::Result<Self> {
+    pub fn new(queue: usize) -> anyhow::Result<Self> {
+        Self::with_idle_release(queue, IDLE_RELEASE)
+    }
+
+    fn with_idle_release(queue: usize, idle_release: Duration) -> anyhow::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let threads = Arc::new(HashingThreads::start(cores, queue)?);
-        let mut this = Self { threads, dummy_hash: Arc::new(String::new()) };
-        let dummy = this.hash(uuid::Uuid::new_v4().to_string()).await?;
-        this.dummy_hash = Arc::new(dummy);
-        Ok(this)
+        let threads = Arc::new(HashingThreads::start(cores, queue, idle_release)?);
+        // Not hashed at start: that would cost a start 19 MiB and the time of a hash.
+        Ok(Self { threads, dummy_hash: Arc::new(unmatchable_hash()?) })
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
@@ -206,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only_and_an_unknown_hash_never_matches() {
-        let passwords = Passwords::new(8).await.expect("pool");
+        let passwords = Passwords::new(8).expect("pool");
         let hash = passwords.hash("correct horse".into()).await.expect("hashed");
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(passwords.verify("correct horse".into(), Some(hash.clone())).await.expect("verified"));
@@ -217,7 +264,7 @@ mod tests {
     /// Issue 10, item 4: the queue was unbounded, and finished jobs whose caller had gone.
     #[tokio::test]
     async fn a_full_queue_refuses_at_once_and_abandoned_jobs_are_dropped() {
-        let passwords = Passwords::new(2).await.expect("pool");
+        let passwords = Passwords::new(2).expect("pool");
         let hash = passwords.hash("correct horse".into()).await.expect("hashed");
         let checks: Vec<_> = (0..12).map(|_| passwords.verify("guess".into(), Some(hash.clone()))).collect();
         let results = futures_util::future::join_all(checks).await;
@@ -236,6 +283,37 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         assert!(passwords.verify("correct horse".into(), Some(hash)).await.expect("checked"));
+    }
+
+    #[tokio::test]
+    async fn an_idle_hashing_thread_gives_its_work_area_back() {
+        let passwords = Passwords::with_idle_release(8, Duration::from_secs(1)).expect("pool");
+        assert_eq!(passwords.threads.areas.load(Ordering::Acquire), 0, "nothing hashed at start");
+        let hash = passwords.hash("correct horse".into()).await.expect("hashed");
+        // The thread counts its area just after it answered.
+        let started = std::time::Instant::now();
+        while passwords.threads.areas.load(Ordering::Acquire) == 0 {
+            assert!(started.elapsed() < Duration::from_millis(900), "the hash kept no area");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        while passwords.threads.areas.load(Ordering::Acquire) > 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "the idle thread kept its area");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // And the next check makes a new one.
+        assert!(passwords.verify("correct horse".into(), Some(hash)).await.expect("checked"));
+    }
+
+    #[test]
+    fn the_dummy_hash_has_todays_parameters_and_matches_nothing() {
+        let dummy = unmatchable_hash().expect("dummy");
+        let real = hash_blocking(b"anything").expect("hashed");
+        // Same parameters, so a check against it costs what a check against a real one does.
+        let params_of = |h: &str| h.rsplitn(3, '$').nth(2).map(str::to_owned);
+        assert_eq!(params_of(&dummy), params_of(&real), "{dummy} / {real}");
+        assert!(!verify_blocking(b"anything", &dummy).expect("verified"));
+        assert!(!verify_blocking(b"", &dummy).expect("verified"));
+        assert_ne!(dummy, unmatchable_hash().expect("dummy"), "each start draws its own");
     }
 
     #[test]
