@@ -124,6 +124,17 @@ impl Consumer {
 
     /// Handle one delivery exactly once: the inbox row and the effect commit together.
     pub async fn deliver(&self, event: &CloudEvent) -> anyhow::Result<Delivery> {
+        self.deliver_and(event, None).await
+    }
+
+    /// [`Consumer::deliver`], also running `finish` (a statement binding the event id and the
+    /// consumer's name, as `$1` and `$2`) in the same transaction, handled or duplicate: the
+    /// in-process bus takes the event off its queue that way, one commit instead of two.
+    pub(crate) async fn deliver_and(
+        &self,
+        event: &CloudEvent,
+        finish: Option<&'static str>,
+    ) -> anyhow::Result<Delivery> {
         let ctx = event
             .traceparent
             .as_deref()
@@ -138,9 +149,11 @@ impl Consumer {
             trace_id = %ctx.trace_id,
         );
         let started = std::time::Instant::now();
-        let outcome =
-            telemetry::in_context(ctx, tracing::Instrument::instrument(self.apply(event), span.clone()))
-                .await;
+        let outcome = telemetry::in_context(
+            ctx,
+            tracing::Instrument::instrument(self.apply(event, finish), span.clone()),
+        )
+        .await;
         let result = match &outcome {
             Ok(Delivery::Handled) => "handled",
             Ok(Delivery::Duplicate) => "duplicate",
@@ -155,7 +168,7 @@ impl Consumer {
         outcome
     }
 
-    async fn apply(&self, event: &CloudEvent) -> anyhow::Result<Delivery> {
+    async fn apply(&self, event: &CloudEvent, finish: Option<&'static str>) -> anyhow::Result<Delivery> {
         let mut tx = self.db.pool.begin().await.context("beginning the inbox transaction")?;
         let inserted = sqlx::query(
             "INSERT INTO inbox (event_id, consumer, event_type, handled_at) VALUES ($1, $2, $3, $4) \
@@ -169,8 +182,19 @@ impl Consumer {
         .await
         .context("recording the event in the inbox")?
         .rows_affected();
+        if let Some(finish) = finish {
+            sqlx::query(finish)
+                .bind(event.id.to_string())
+                .bind(&self.name)
+                .execute(&mut *tx)
+                .await
+                .context("finishing the delivery")?;
+        }
         if inserted == 0 {
-            tx.rollback().await.ok();
+            match finish {
+                Some(_) => tx.commit().await.context("finishing a duplicate delivery")?,
+                None => tx.rollback().await.unwrap_or_default(),
+            }
             return Ok(Delivery::Duplicate);
         }
         self.handler.handle(&mut tx, event).await?;

@@ -83,12 +83,15 @@ impl EventBus for InProcessBus {
         for (service, handler) in locals {
             deliver_local(&service, handler.as_ref(), event).await;
         }
-        for (consumer, wake) in self.consumers_of(&event.event_type) {
+        // Each consumer's queue is in its own database: write them side by side.
+        let queued = self.consumers_of(&event.event_type).into_iter().map(|(consumer, wake)| async move {
             enqueue(&consumer, event)
                 .await
                 .with_context(|| format!("queueing event {} for {}", event.id, consumer.name))?;
             wake.notify_one();
-        }
+            anyhow::Ok(())
+        });
+        futures_util::future::try_join_all(queued).await?;
         Ok(())
     }
 
@@ -180,6 +183,8 @@ pub async fn redrive(db: &platform::db::Db, consumer: &str) -> anyhow::Result<u6
     Ok(n)
 }
 
+const DEQUEUE: &str = "DELETE FROM event_retries WHERE event_id = $1 AND consumer = $2";
+
 /// How many queued events a worker takes at a time.
 const BATCH: usize = 100;
 
@@ -218,40 +223,31 @@ async fn deliver_due(consumer: &Consumer, retry: &RetryPolicy) -> anyhow::Result
         let payload: String = row.try_get("payload")?;
         let attempts: i64 = row.try_get("attempts")?;
         let outcome = match serde_json::from_str::<CloudEvent>(&payload) {
-            Ok(event) => consumer.deliver(&event).await.map(|_| ()),
+            // Off the queue in the delivery's own transaction: one commit per event, not two.
+            Ok(event) => consumer.deliver_and(&event, Some(DEQUEUE)).await.map(|_| ()),
             Err(e) => Err(e.into()),
         };
-        match outcome {
-            Ok(()) => {
-                sqlx::query("DELETE FROM event_retries WHERE event_id = $1 AND consumer = $2")
-                    .bind(&event_id)
-                    .bind(&consumer.name)
-                    .execute(&consumer.db.pool)
-                    .await?;
+        if let Err(e) = outcome {
+            let attempts = attempts + 1;
+            let dead = attempts >= i64::from(retry.max_attempts);
+            if dead {
+                tracing::error!(consumer = %consumer.name, event_id, error = format!("{e:#}"), "event dead-lettered");
+                metrics::counter!("events_dead_lettered_total", "consumer" => consumer.name.clone())
+                    .increment(1);
             }
-            Err(e) => {
-                let attempts = attempts + 1;
-                let dead = attempts >= i64::from(retry.max_attempts);
-                if dead {
-                    tracing::error!(consumer = %consumer.name, event_id, error = format!("{e:#}"), "event dead-lettered");
-                    metrics::counter!("events_dead_lettered_total", "consumer" => consumer.name.clone())
-                        .increment(1);
-                }
-                let next =
-                    now_ms() + retry.delay(u32::try_from(attempts - 1).unwrap_or(16)).as_millis() as i64;
-                sqlx::query(
-                    "UPDATE event_retries SET attempts = $1, next_attempt_at = $2, last_error = $3, dead = $4 \
-                     WHERE event_id = $5 AND consumer = $6",
-                )
-                .bind(attempts)
-                .bind(next)
-                .bind(format!("{e:#}"))
-                .bind(platform::db::flag(dead))
-                .bind(&event_id)
-                .bind(&consumer.name)
-                .execute(&consumer.db.pool)
-                .await?;
-            }
+            let next = now_ms() + retry.delay(u32::try_from(attempts - 1).unwrap_or(16)).as_millis() as i64;
+            sqlx::query(
+                "UPDATE event_retries SET attempts = $1, next_attempt_at = $2, last_error = $3, dead = $4 \
+                 WHERE event_id = $5 AND consumer = $6",
+            )
+            .bind(attempts)
+            .bind(next)
+            .bind(format!("{e:#}"))
+            .bind(platform::db::flag(dead))
+            .bind(&event_id)
+            .bind(&consumer.name)
+            .execute(&consumer.db.pool)
+            .await?;
         }
     }
     Ok(taken)

@@ -86,6 +86,14 @@ async fn the_same_event_delivered_twice_has_one_effect() {
     assert!(eventually(Duration::from_secs(10), || async { inbox_count(&db).await == 2 }).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(handler.handled.load(Ordering::SeqCst), 2);
+    // The in-process bus's queue lets go of both copies, the duplicate too.
+    let queued = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM event_retries WHERE consumer = 'probe'")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count")
+    };
+    assert!(eventually(Duration::from_secs(5), || async { queued().await == 0 }).await, "queue left");
 }
 
 #[tokio::test]
