@@ -9,6 +9,7 @@
 //! - [`backups`]: `marquee backup create|list|restore`, over the backup service's API.
 
 pub mod backups;
+pub mod effects;
 pub mod ledger;
 pub mod loadtest;
 pub mod overhead;

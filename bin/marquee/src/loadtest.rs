@@ -11,6 +11,8 @@
 //!   `--rate`; with an admin it puts its own showtimes on sale, sized to the run; ends with an
 //!   oversell check that fails the run if any seat was sold twice or the seat maps disagree with
 //!   what was sold, and the ledger check; see [`crate::rush`].
+//! - `effects`: how long `booking.confirmed` takes to show as loyalty points; see
+//!   [`crate::effects`].
 //! - `stream`, `playback`: viewers fetching a large file through their sessions, and playback
 //!   starts per second; see [`crate::watch`].
 
@@ -115,11 +117,14 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
     match args.scenario.as_str() {
         "catalog" => catalog(args).await,
         "rush" => crate::rush::run(args).await,
+        "effects" => crate::effects::run(args).await,
         "overhead" => crate::overhead::run(args).await,
         "stream" => crate::watch::stream(args).await,
         "playback" => crate::watch::playback(args).await,
         other => {
-            anyhow::bail!("unknown scenario {other:?} (known: catalog, rush, overhead, stream, playback)")
+            anyhow::bail!(
+                "unknown scenario {other:?} (known: catalog, rush, effects, overhead, stream, playback)"
+            )
         }
     }
 }

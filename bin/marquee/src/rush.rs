@@ -23,7 +23,7 @@ use crate::loadtest::{LoadtestArgs, Rng, Stats};
 
 /// At most this many of the deployment's showtimes when the rush does not make its own.
 const SHOWTIMES: usize = 40;
-const CARD: &str = "4242424242424242";
+pub(crate) const CARD: &str = "4242424242424242";
 /// The rooms the rush makes: 500 seats each.
 const ROWS: usize = 20;
 const SEATS_PER_ROW: usize = 25;
@@ -36,9 +36,9 @@ const HEADROOM: f64 = 4.0;
 /// Rooms made at most (100,000 seats).
 const MAX_ROOMS: usize = 200;
 
-struct Show {
-    id: String,
-    seats: Vec<String>,
+pub(crate) struct Show {
+    pub id: String,
+    pub seats: Vec<String>,
 }
 
 /// What every booking of the run shares.
@@ -53,7 +53,7 @@ struct Rush {
     started: Instant,
 }
 
-async fn json_of(response: reqwest::Response) -> anyhow::Result<Value> {
+pub(crate) async fn json_of(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     anyhow::ensure!(status.is_success(), "{status}: {body}");
@@ -89,7 +89,7 @@ fn rooms_for(rate: f64, secs: u64) -> usize {
 }
 
 /// A theater of its own with `rooms` rooms and a showtime in each, tomorrow.
-async fn own_shows(
+pub(crate) async fn own_shows(
     http: &reqwest::Client,
     base: &str,
     admin: &str,
@@ -136,7 +136,7 @@ fn row_name(n: usize) -> String {
     if n < 26 { letter(n).to_string() } else { format!("{}{}", letter(n / 26 - 1), letter(n)) }
 }
 
-async fn buyer(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<String> {
+pub(crate) async fn buyer(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<String> {
     let email = format!("rush-{}-{n}@loadtest.invalid", uuid::Uuid::new_v4().simple());
     let body = json!({"email": email, "password": "rush-password-1", "name": "Rush buyer"});
     let session =
