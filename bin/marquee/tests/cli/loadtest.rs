@@ -83,6 +83,42 @@ async fn the_rush_sells_seats_once_and_ends_with_a_clean_ledger() {
     assert!(report.confirmed > 0);
 }
 
+/// The effects scenario: every booking's loyalty points are seen, and how long that took.
+#[tokio::test]
+async fn the_effects_scenario_sees_each_bookings_points() {
+    let sys = TestSystem::start().await;
+    let admin = sys.admin_token().await;
+    let movie = sys
+        .post(
+            "/api/v1/movies",
+            json!({"title": "Effects", "genres": ["drama"], "runtime_minutes": 90}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(movie.status, 201, "{}", movie.body);
+    let args = marquee::loadtest::LoadtestArgs {
+        url: sys.gateway.clone(),
+        scenario: "effects".into(),
+        duration: 2,
+        concurrency: 2,
+        rate: None,
+        direct_url: None,
+        admin_email: Some(testkit::ADMIN_EMAIL.into()),
+        admin_password: Some(testkit::ADMIN_PASSWORD.into()),
+        media_mib: 1,
+        range_mib: 1,
+    };
+    let results = marquee::loadtest::run(args).await.expect("the effects scenario");
+    let paid = &results["pay"];
+    let seen = &results["points visible"];
+    assert!(paid.latencies.len() >= 2, "{results:?}");
+    assert_eq!((paid.errors, seen.errors), (0, 0), "{results:?}");
+    assert_eq!(seen.latencies.len(), paid.latencies.len(), "every paid booking's points were seen");
+    // Only the scenario's bookings exist, each confirmed, and money and seats agree.
+    let report = sys.assert_ledger_clean(std::time::Duration::from_secs(5)).await;
+    assert_eq!(report.confirmed, paid.latencies.len());
+}
+
 /// The streaming scenarios: viewers fetch ranges of a large file through their sessions (and
 /// send heartbeats), and start and stop sessions.
 #[tokio::test]
