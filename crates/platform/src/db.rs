@@ -6,7 +6,14 @@
 //! so one query text runs on both (STACK.md lists what that driver carries: ids are TEXT, times
 //! BIGINT epoch milliseconds, flags INTEGER 0/1, money BIGINT cents).
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use sqlx::{
@@ -102,12 +109,63 @@ pub struct Db {
     pub pool: AnyPool,
     /// Reads that see every committed write: SQLite's reader connections, else the primary.
     reader: AnyPool,
-    /// Reads that may be a moment behind: the PostgreSQL replica, else `reader`.
-    replica: AnyPool,
+    /// Reads that may be a moment behind: the PostgreSQL replica while it answers, else `reader`.
+    replica: Option<Arc<Replica>>,
     engine: Engine,
     /// Where it is, for a connection of its own outside the pool (a backup's read snapshot).
     /// Shared, not owned: every request's state clones the `Db`.
     url: Arc<str>,
+}
+
+/// A read replica, and whether it answered its last check.
+#[derive(Debug)]
+struct Replica {
+    pool: AnyPool,
+    up: AtomicBool,
+}
+
+/// How often a replica is checked. Reads that may lag go to it only while it answers: one that
+/// is down (at start, or later) costs those reads at most this long of errors, then they go to
+/// the primary until it is back.
+const REPLICA_CHECK: Duration = Duration::from_secs(2);
+
+impl Replica {
+    /// Connects lazily, so a replica that is down does not keep the service from starting.
+    async fn start(url: &str, options: AnyPoolOptions) -> anyhow::Result<Arc<Self>> {
+        let pool = options
+            .acquire_timeout(REPLICA_CHECK / 2)
+            .connect_lazy(url)
+            .with_context(|| format!("the read replica {}", redact(url)))?;
+        let replica = Arc::new(Self { pool, up: AtomicBool::new(false) });
+        replica.check().await;
+        // The checks end with the last clone of the `Db` (or when it is closed).
+        let watched = Arc::downgrade(&replica);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(REPLICA_CHECK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                match watched.upgrade() {
+                    Some(replica) if !replica.pool.is_closed() => replica.check().await,
+                    _ => return,
+                }
+            }
+        });
+        Ok(replica)
+    }
+
+    async fn check(&self) {
+        let answered = tokio::time::timeout(REPLICA_CHECK / 2, sqlx::query("SELECT 1").execute(&self.pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let was = self.up.swap(answered, Ordering::Relaxed);
+        match (was, answered) {
+            (true, false) => tracing::warn!("the read replica does not answer; reads go to the primary"),
+            (false, true) => tracing::info!("the read replica answers; reads that may lag go to it"),
+            _ => {}
+        }
+    }
 }
 
 /// What a pool's connections are for.
@@ -125,43 +183,46 @@ async fn pool(
     max: u32,
     role: Role,
 ) -> anyhow::Result<AnyPool> {
+    pool_options(engine, schema, max, role)
+        .connect(url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+fn pool_options(engine: Engine, schema: Option<String>, max: u32, role: Role) -> AnyPoolOptions {
     let mut options = AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10));
     if role == Role::Reader {
         // Readers are for busy moments: idle ones close, so an idle system stays small.
         options = options.min_connections(0).idle_timeout(Duration::from_secs(30));
     }
-    options
-        .after_connect(move |conn, _meta| {
-            let schema = schema.clone();
-            Box::pin(async move {
-                match (engine, role) {
-                    // WAL lets readers go on while one writer commits; NORMAL sync is safe
-                    // under WAL and much faster than FULL; the busy timeout covers another
-                    // process (a `marquee migrate`) holding the lock for a moment.
-                    (Engine::Sqlite, Role::Primary) => {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+    options.after_connect(move |conn, _meta| {
+        let schema = schema.clone();
+        Box::pin(async move {
+            match (engine, role) {
+                // WAL lets readers go on while one writer commits; NORMAL sync is safe
+                // under WAL and much faster than FULL; the busy timeout covers another
+                // process (a `marquee migrate`) holding the lock for a moment.
+                (Engine::Sqlite, Role::Primary) => {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                        )
-                        .await?;
-                    }
-                    // The file is in WAL mode already (the writer connected first); a reader
-                    // that tried to write would be refused rather than take the write lock.
-                    (Engine::Sqlite, Role::Reader) => {
-                        conn.execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;").await?;
-                    }
-                    (Engine::Postgres, _) => {
-                        if let Some(schema) = schema {
-                            conn.execute(AssertSqlSafe(format!("SET search_path TO \"{schema}\""))).await?;
-                        }
+                    )
+                    .await?;
+                }
+                // The file is in WAL mode already (the writer connected first); a reader
+                // that tried to write would be refused rather than take the write lock.
+                (Engine::Sqlite, Role::Reader) => {
+                    conn.execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;").await?;
+                }
+                (Engine::Postgres, _) => {
+                    if let Some(schema) = schema {
+                        conn.execute(AssertSqlSafe(format!("SET search_path TO \"{schema}\""))).await?;
                     }
                 }
-                Ok(())
-            })
+            }
+            Ok(())
         })
-        .connect(url)
-        .await
-        .with_context(|| format!("connecting to {}", redact(url)))
+    })
 }
 
 impl Db {
@@ -188,8 +249,11 @@ impl Db {
             Engine::Postgres => primary.clone(),
         };
         let replica = match &config.read_url {
-            Some(url) => pool(url, engine, schema, config.max_connections, Role::Reader).await?,
-            None => reader.clone(),
+            Some(url) => {
+                let options = pool_options(engine, schema, config.max_connections, Role::Reader);
+                Some(Replica::start(url, options).await?)
+            }
+            None => None,
         };
         Ok(Self { pool: primary, reader, replica, engine, url: config.url.as_str().into() })
     }
@@ -202,9 +266,13 @@ impl Db {
     }
 
     /// For reads that may be a moment behind (lists, catalogue pages, seat maps): the read
-    /// replica when `MARQUEE_<SERVICE>_DATABASE_READ_URL` names one, else [`Db::reader`].
+    /// replica when `MARQUEE_<SERVICE>_DATABASE_READ_URL` names one and it answers, else
+    /// [`Db::reader`].
     pub fn replica(&self) -> &AnyPool {
-        &self.replica
+        match &self.replica {
+            Some(replica) if replica.up.load(Ordering::Relaxed) => &replica.pool,
+            _ => &self.reader,
+        }
     }
 
     pub fn engine(&self) -> Engine {
@@ -278,7 +346,9 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        self.replica.close().await;
+        if let Some(replica) = &self.replica {
+            replica.pool.close().await;
+        }
         self.reader.close().await;
         self.pool.close().await;
     }

@@ -80,6 +80,10 @@ impl Pair {
         as_postgres(&self.bin, "pg_ctl", &["-D", data, "-o", &options, "-l", &log, "-w", "start"])
     }
 
+    fn stop(&self, name: &str) -> Result<(), String> {
+        as_postgres(&self.bin, "pg_ctl", &["-D", &self.path(name), "-m", "immediate", "-w", "stop"])
+    }
+
     fn url(&self, port: u16) -> String {
         format!("postgres://postgres@127.0.0.1:{port}/postgres")
     }
@@ -113,7 +117,9 @@ async fn titles(http: &reqwest::Client, base: &str) -> Vec<String> {
 
 /// The catalog on a primary with a standby: with the standby's replay paused, a movie written to
 /// the primary is found by id (a read that must see writes: the primary) but not yet in the list
-/// (a read that may lag: the standby); once replay goes on, the list has it too.
+/// (a read that may lag: the standby); once replay goes on, the list has it too. Then the standby
+/// stops: the lists come from the primary within moments, and a catalog started while the
+/// standby is down starts and answers them too.
 #[tokio::test]
 async fn reads_that_may_lag_go_to_the_replica_and_the_rest_to_the_primary() {
     // The embedded test run has no broker, and `marquee serve` needs one: this test belongs to
@@ -155,8 +161,8 @@ async fn reads_that_may_lag_go_to_the_replica_and_the_rest_to_the_primary() {
     let primary = platform::db::Db::connect(&platform::db::DbConfig::at(pair.url(pair.primary), None, 1))
         .await
         .expect("the primary");
-    let movie = catalog::domain::NewMovie {
-        title: "Written While The Replica Waits".into(),
+    let new_movie = |title: &str| catalog::domain::NewMovie {
+        title: title.into(),
         synopsis: "A movie the standby has not replayed yet.".into(),
         genres: vec!["drama".into()],
         runtime_minutes: 95,
@@ -168,9 +174,17 @@ async fn reads_that_may_lag_go_to_the_replica_and_the_rest_to_the_primary() {
         streamable: false,
         imdb_id: None,
     };
-    let mut tx = primary.begin_write().await.expect("a transaction");
-    let stored = catalog::store::insert(&mut tx, &movie).await.expect("inserted");
-    tx.commit().await.expect("committed");
+    let write = |movie: catalog::domain::NewMovie| {
+        let primary = primary.clone();
+        async move {
+            let mut tx = primary.begin_write().await.expect("a transaction");
+            let stored = catalog::store::insert(&mut tx, &movie).await.expect("inserted");
+            tx.commit().await.expect("committed");
+            stored
+        }
+    };
+    let movie = new_movie("Written While The Replica Waits");
+    let stored = write(movie.clone()).await;
 
     let by_id = http.get(format!("{base}/api/v1/movies/{}", stored.id)).send().await.expect("sent");
     assert_eq!(by_id.status(), 200, "found by id on the primary");
@@ -182,6 +196,39 @@ async fn reads_that_may_lag_go_to_the_replica_and_the_rest_to_the_primary() {
         assert!(Instant::now() < deadline, "the standby caught up and the list shows the movie");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // The standby goes away: lists fall back to the primary (after at most a check's interval
+    // of errors), and show what is written to it now.
     standby.close().await;
+    pair.stop("standby").expect("the standby stopped");
+    let later = new_movie("Written With The Replica Gone");
+    write(later.clone()).await;
+    let lists_from_primary = |base: String| {
+        let http = http.clone();
+        let title = later.title.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let page = http.get(format!("{base}/api/v1/movies?per_page=100")).send().await;
+                if let Ok(page) = page
+                    && page.status() == 200
+                    && page.json::<Value>().await.is_ok_and(|p| {
+                        p["items"].as_array().is_some_and(|i| i.iter().any(|m| m["title"] == title.as_str()))
+                    })
+                {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "the list came from the primary once the standby stopped");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    lists_from_primary(base.clone()).await;
+    // A catalog that starts while its replica is down starts, and reads from the primary.
+    let port = free_port();
+    let _second = serve("catalog", port, &env);
+    let second = format!("http://127.0.0.1:{port}");
+    wait_ready(&http, &format!("{second}/health/ready")).await;
+    lists_from_primary(second).await;
     primary.close().await;
 }
