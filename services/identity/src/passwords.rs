@@ -16,9 +16,8 @@
 use std::{
     cell::RefCell,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicUsize, Ordering},
-        mpsc,
     },
     time::Duration,
 };
@@ -49,7 +48,10 @@ pub enum PasswordError {
 
 /// A fixed set of threads that run hashing jobs in turn; they end when the last sender goes.
 struct HashingThreads {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    /// Every thread receives from it, each waiting on its own: an idle one times out and frees
+    /// its area whatever the others do (behind one lock, a thread waiting for the lock never
+    /// timed out).
+    jobs: crossbeam_channel::Sender<Job>,
     /// Jobs sent and not yet finished (or dropped).
     queued: Arc<AtomicUsize>,
     capacity: usize,
@@ -69,8 +71,7 @@ impl Drop for QueuePlace {
 
 impl HashingThreads {
     fn start(threads: usize, capacity: usize, idle_release: Duration) -> anyhow::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let areas = Arc::new(AtomicUsize::new(0));
         for i in 0..threads {
             let rx = rx.clone();
@@ -78,11 +79,7 @@ impl HashingThreads {
             std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
                 let mut holds_area = false;
                 loop {
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv_timeout(idle_release),
-                        Err(_) => return,
-                    };
-                    match job {
+                    match rx.recv_timeout(idle_release) {
                         Ok(job) => {
                             job();
                             if !holds_area && WORK_AREA.with_borrow(|area| !area.is_empty()) {
@@ -91,20 +88,20 @@ impl HashingThreads {
                                 metrics::gauge!("identity_password_work_areas").set(held as f64);
                             }
                         }
-                        Err(mpsc::RecvTimeoutError::Timeout) if holds_area => {
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) if holds_area => {
                             WORK_AREA.with_borrow_mut(|area| *area = Vec::new());
                             holds_area = false;
                             let held = areas.fetch_sub(1, Ordering::AcqRel) - 1;
                             metrics::gauge!("identity_password_work_areas").set(held as f64);
                         }
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return, // every sender is gone
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return, // every sender is gone
                     }
                 }
             })?;
         }
         Ok(Self {
-            jobs: Mutex::new(tx),
+            jobs: tx,
             queued: Arc::new(AtomicUsize::new(0)),
             capacity: capacity.max(1),
             #[cfg(test)]
@@ -132,11 +129,7 @@ impl HashingThreads {
             drop(place); // before the answer: a caller that sees it may queue again at once
             let _ = done.send(answer);
         });
-        self.jobs
-            .lock()
-            .map_err(|_| anyhow::anyhow!("hashing pool poisoned"))?
-            .send(job)
-            .map_err(|_| anyhow::anyhow!("the hashing threads stopped"))?;
+        self.jobs.send(job).map_err(|_| anyhow::anyhow!("the hashing threads stopped"))?;
         result.await.map_err(|_| anyhow::anyhow!("the hashing thread stopped").into())
     }
 }
@@ -302,6 +295,39 @@ mod tests {
         }
         // And the next check makes a new one.
         assert!(passwords.verify("correct horse".into(), Some(hash)).await.expect("checked"));
+    }
+
+    /// Every thread gives its area back, not only the one that waits on the queue: idle threads
+    /// also wait for their turn at the queue, and a turn that never comes must not keep an area.
+    #[tokio::test]
+    async fn every_idle_hashing_thread_gives_its_work_area_back() {
+        let passwords = Passwords::with_idle_release(8, Duration::from_millis(300)).expect("pool");
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // As many hashes at once as there are threads, each waiting for the others before it
+        // hashes: every thread runs one, and so holds an area.
+        let all_in = Arc::new(std::sync::Barrier::new(threads));
+        let jobs: Vec<_> = (0..threads)
+            .map(|_| {
+                let all_in = all_in.clone();
+                passwords.threads.run(move || {
+                    all_in.wait();
+                    hash_blocking(b"correct horse")
+                })
+            })
+            .collect();
+        for hashed in futures_util::future::join_all(jobs).await {
+            hashed.expect("ran").expect("hashed");
+        }
+        let started = std::time::Instant::now();
+        while passwords.threads.areas.load(Ordering::Acquire) < threads {
+            assert!(started.elapsed() < Duration::from_millis(250), "each thread kept its area");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        while passwords.threads.areas.load(Ordering::Acquire) > 0 {
+            let held = passwords.threads.areas.load(Ordering::Acquire);
+            assert!(started.elapsed() < Duration::from_secs(10), "{held} idle threads kept their areas");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[test]
