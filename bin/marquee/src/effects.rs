@@ -16,14 +16,13 @@ use serde_json::{Value, json};
 
 use crate::{
     loadtest::{LoadtestArgs, Stats},
-    rush::{CARD, Show, buyer, json_of, own_shows},
+    rush::{CARD, Show, buyer, json_of, own_shows, rooms_for_seats},
 };
 
 /// Longer than this and the effect counts as lost (an error), not slow.
 const GIVE_UP: Duration = Duration::from_secs(10);
 /// Bookings a buyer makes at most per second, to size the rooms (one seat each).
 const PER_BUYER_PER_SECOND: u64 = 200;
-const SEATS_PER_ROOM: u64 = 500;
 
 pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, Stats>> {
     let base = args.url.trim_end_matches('/').to_owned();
@@ -35,8 +34,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<BTreeMap<&'static str, St
     };
     let admin = crate::ledger::admin_token(&http, &base, email, password).await?;
     let buyers = args.concurrency.max(1);
-    let seats_needed = buyers as u64 * args.duration * PER_BUYER_PER_SECOND;
-    let rooms = seats_needed.div_ceil(SEATS_PER_ROOM).clamp(1, 200) as usize;
+    let rooms = rooms_for_seats((buyers as u64 * args.duration * PER_BUYER_PER_SECOND) as f64);
     let shows = Arc::new(own_shows(&http, &base, &admin, rooms).await?);
     // Every (showtime, seat) once, dealt out to the buyers in turn: no buyer waits on another.
     let seats: Vec<(usize, usize)> =

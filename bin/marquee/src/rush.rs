@@ -84,7 +84,11 @@ async fn existing_shows(http: &reqwest::Client, base: &str) -> anyhow::Result<Ve
 
 /// How many rooms a run at `rate` bookings/s for `secs` needs.
 fn rooms_for(rate: f64, secs: u64) -> usize {
-    let seats = rate * secs as f64 * SEATS_PER_BOOKING * HEADROOM;
+    rooms_for_seats(rate * secs as f64 * SEATS_PER_BOOKING * HEADROOM)
+}
+
+/// How many of [`own_shows`]'s rooms hold `seats` (at most [`MAX_ROOMS`]).
+pub(crate) fn rooms_for_seats(seats: f64) -> usize {
     ((seats / (ROWS * SEATS_PER_ROW) as f64).ceil() as usize).clamp(1, MAX_ROOMS)
 }
 

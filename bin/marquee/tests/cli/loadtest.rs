@@ -1,33 +1,44 @@
 //! The load scenarios run against a live system and measure what they say.
 
+use marquee::loadtest::LoadtestArgs;
 use serde_json::json;
 use testkit::TestSystem;
 
-#[tokio::test]
-async fn the_overhead_scenario_measures_bare_direct_and_gateway_alike() {
-    let sys = TestSystem::start().await;
-    let admin = sys.admin_token().await;
-    let movie = sys
-        .post(
-            "/api/v1/movies",
-            json!({"title": "Stalker", "genres": ["drama"], "runtime_minutes": 162}),
-            Some(&admin),
-        )
-        .await;
-    assert_eq!(movie.status, 201, "{}", movie.body);
-    let args = marquee::loadtest::LoadtestArgs {
+/// `scenario` against the test system's gateway, as its admin, briefly.
+fn args(sys: &TestSystem, scenario: &str, duration: u64, concurrency: usize) -> LoadtestArgs {
+    LoadtestArgs {
         url: sys.gateway.clone(),
-        scenario: "overhead".into(),
-        duration: 1,
-        concurrency: 2,
+        scenario: scenario.into(),
+        duration,
+        concurrency,
         rate: None,
-        direct_url: None, // found through the gateway's /health, which names replicas to admins
+        direct_url: None,
         admin_email: Some(testkit::ADMIN_EMAIL.into()),
         admin_password: Some(testkit::ADMIN_PASSWORD.into()),
         media_mib: 1,
         range_mib: 1,
-    };
-    let results = marquee::loadtest::run(args).await.expect("ran");
+    }
+}
+
+/// A movie in the catalogue (the scenarios read or sell it).
+async fn a_movie(sys: &TestSystem, title: &str) {
+    let admin = sys.admin_token().await;
+    let movie = sys
+        .post(
+            "/api/v1/movies",
+            json!({"title": title, "genres": ["drama"], "runtime_minutes": 90}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(movie.status, 201, "{}", movie.body);
+}
+
+#[tokio::test]
+async fn the_overhead_scenario_measures_bare_direct_and_gateway_alike() {
+    let sys = TestSystem::start().await;
+    a_movie(&sys, "Stalker").await;
+    // No --direct-url: found through the gateway's /health, which names replicas to admins.
+    let results = marquee::loadtest::run(args(&sys, "overhead", 1, 2)).await.expect("ran");
     let mut targets = vec![marquee::overhead::BARE, marquee::overhead::DIRECT, marquee::overhead::GATEWAY];
     // nginx is measured beside the gateway when it is installed (CI installs it).
     let nginx = std::path::Path::new("/usr/sbin/nginx").exists();
@@ -50,27 +61,8 @@ async fn the_overhead_scenario_measures_bare_direct_and_gateway_alike() {
 #[tokio::test]
 async fn the_rush_sells_seats_once_and_ends_with_a_clean_ledger() {
     let sys = TestSystem::start().await;
-    let admin = sys.admin_token().await;
-    let movie = sys
-        .post(
-            "/api/v1/movies",
-            json!({"title": "Rush", "genres": ["drama"], "runtime_minutes": 90}),
-            Some(&admin),
-        )
-        .await;
-    assert_eq!(movie.status, 201, "{}", movie.body);
-    let args = |rate: Option<f64>| marquee::loadtest::LoadtestArgs {
-        url: sys.gateway.clone(),
-        scenario: "rush".into(),
-        duration: 2,
-        concurrency: 4,
-        rate,
-        direct_url: None,
-        admin_email: Some(testkit::ADMIN_EMAIL.into()),
-        admin_password: Some(testkit::ADMIN_PASSWORD.into()),
-        media_mib: 1,
-        range_mib: 1,
-    };
+    a_movie(&sys, "Rush").await;
+    let args = |rate: Option<f64>| LoadtestArgs { rate, ..args(&sys, "rush", 2, 4) };
     let closed = marquee::loadtest::run(args(None)).await.expect("the rush, its oversell and ledger checks");
     assert!(closed["pay"].latencies.len() > 3, "some bookings were paid");
     // Open loop: 20 bookings a second for 2 s is 40 holds started, answered or not.
@@ -87,28 +79,12 @@ async fn the_rush_sells_seats_once_and_ends_with_a_clean_ledger() {
 #[tokio::test]
 async fn the_effects_scenario_sees_each_bookings_points() {
     let sys = TestSystem::start().await;
-    let admin = sys.admin_token().await;
-    let movie = sys
-        .post(
-            "/api/v1/movies",
-            json!({"title": "Effects", "genres": ["drama"], "runtime_minutes": 90}),
-            Some(&admin),
-        )
-        .await;
-    assert_eq!(movie.status, 201, "{}", movie.body);
-    let args = marquee::loadtest::LoadtestArgs {
-        url: sys.gateway.clone(),
-        scenario: "effects".into(),
-        duration: 2,
-        concurrency: 2,
-        rate: None,
-        direct_url: None,
-        admin_email: Some(testkit::ADMIN_EMAIL.into()),
-        admin_password: Some(testkit::ADMIN_PASSWORD.into()),
-        media_mib: 1,
-        range_mib: 1,
-    };
-    let results = marquee::loadtest::run(args).await.expect("the effects scenario");
+    a_movie(&sys, "Effects").await;
+    // It sells its own seats, so it wants an admin, and says so.
+    let anonymous = LoadtestArgs { admin_email: None, admin_password: None, ..args(&sys, "effects", 1, 1) };
+    let refused = marquee::loadtest::run(anonymous).await.expect_err("no admin, no run");
+    assert!(refused.to_string().contains("--admin-email"), "{refused}");
+    let results = marquee::loadtest::run(args(&sys, "effects", 2, 2)).await.expect("the effects scenario");
     let paid = &results["pay"];
     let seen = &results["points visible"];
     assert!(paid.latencies.len() >= 2, "{results:?}");
@@ -124,18 +100,7 @@ async fn the_effects_scenario_sees_each_bookings_points() {
 #[tokio::test]
 async fn the_streaming_scenarios_fetch_ranges_and_start_sessions() {
     let sys = TestSystem::start().await;
-    let args = |scenario: &str| marquee::loadtest::LoadtestArgs {
-        url: sys.gateway.clone(),
-        scenario: scenario.into(),
-        duration: 1,
-        concurrency: 2,
-        rate: None,
-        direct_url: None,
-        admin_email: Some(testkit::ADMIN_EMAIL.into()),
-        admin_password: Some(testkit::ADMIN_PASSWORD.into()),
-        media_mib: 4,
-        range_mib: 1,
-    };
+    let args = |scenario: &str| LoadtestArgs { media_mib: 4, ..args(&sys, scenario, 1, 2) };
     let results = marquee::loadtest::run(args("stream")).await.expect("the stream scenario");
     let ranges = &results["range"];
     assert!(ranges.latencies.len() > 2, "{} ranges", ranges.latencies.len());
